@@ -1,0 +1,35 @@
+# Thin wrapper over cmake so a newcomer needs no cmake flags.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+DEB_PACKAGES = build-essential cmake pkg-config clang-format \
+  libseccomp-dev libcap-dev libcgroup-dev nlohmann-json3-dev libcli11-dev \
+  libtomlplusplus-dev libfmt-dev libpugixml-dev libgtest-dev libgmock-dev \
+  python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
+  iproute2 util-linux procps bubblewrap hyperfine
+
+.PHONY: all build test deps demo bench format clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+deps:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
+
+demo: build
+	examples/collisions/demo.sh $(BUILD)/bin/bulkhead
+
+bench: build
+	bench/run_compare $(BUILD)/bin/bulkhead
+
+format:
+	clang-format -i sandbox/*.cc sandbox/*.h src/*.cc src/*.h tests/unit/*.cc
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,11 @@
+// Entry points of the subcommands; main.cc dispatches on argv[1].
+#pragma once
+
+namespace bulkhead {
+
+// Each takes the arguments after the subcommand name (argv[0] is "bulkhead <cmd>").
+int cmd_exec(int argc, char** argv);
+int cmd_doctor(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+
+}  // namespace bulkhead
