@@ -1,0 +1,20 @@
+// Capabilities and privilege locks for the payload: empty bounding, ambient and inheritable
+// sets except what the profile keeps (libcap), root's special treatment switched off, and
+// no_new_privs so nothing exec'd can gain privileges.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sys/capability.h>
+
+namespace bulkhead::sandbox {
+
+// Resolves names like "CAP_NET_BIND_SERVICE" (supervisor side). Throws UserError.
+std::vector<cap_value_t> resolve_capabilities(const std::vector<std::string>& names);
+
+// Drops every capability not in `keep` from all sets, locks securebits, sets no_new_privs.
+// Runs in the payload just before seccomp and exec. Throws SysError.
+void drop_privileges(const std::vector<cap_value_t>& keep);
+
+}  // namespace bulkhead::sandbox

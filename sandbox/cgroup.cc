@@ -1,0 +1,514 @@
+// cgroups: layout detection, v1/v2 controller implementations, run and leaf groups.
+// v1 groups are created, set and deleted through libcgroup; libcgroup 2.0.2 has no mode
+// detection, no cgroup.kill and no CLONE_INTO_CGROUP, so those (and all of v2, whose
+// no-internal-process and delegation rules it does not handle) are done directly here.
+#include "sandbox/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libcgroup.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "sandbox/error.h"
+#include "sandbox/file_util.h"
+
+namespace bulkhead::sandbox {
+namespace {
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, sep)) parts.push_back(part);
+  return parts;
+}
+
+std::set<std::string> words(const std::string& text) {
+  std::set<std::string> out;
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) out.insert(word);
+  return out;
+}
+
+// Joins a mount point and a cgroup path relative to the mount's root.
+std::string own_dir_in(const std::string& mount_point, const std::string& mount_root,
+                       const std::string& cgroup_path) {
+  std::string rel = cgroup_path;
+  if (mount_root != "/" && rel.rfind(mount_root, 0) == 0) rel = rel.substr(mount_root.size());
+  if (rel.empty() || rel == "/") return mount_point;
+  return mount_point + (rel[0] == '/' ? "" : "/") + rel;
+}
+
+// ---- v1 controllers -------------------------------------------------------------------
+
+class MemoryV1 : public MemoryController {
+ public:
+  std::vector<CgroupSetting> limit(uint64_t bytes) const override {
+    return {{"memory.limit_in_bytes", std::to_string(bytes)}};
+  }
+  uint64_t oom_kills(const std::string& dir) const override {
+    return read_keyed_counter(dir + "/memory.oom_control", "oom_kill");
+  }
+  uint64_t peak_bytes(const std::string& dir) const override {
+    auto text = try_read_file(dir + "/memory.max_usage_in_bytes");
+    return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
+  }
+};
+
+class CpuV1 : public CpuController {
+ public:
+  std::vector<CgroupSetting> quota(double cpus) const override {
+    const long period = 100000;
+    long quota = std::max(1000L, std::lround(cpus * period));
+    return {{"cpu.cfs_period_us", std::to_string(period)},
+            {"cpu.cfs_quota_us", std::to_string(quota)}};
+  }
+};
+
+class PidsV1 : public PidsController {
+ public:
+  std::vector<CgroupSetting> max(uint64_t pids) const override {
+    return {{"pids.max", std::to_string(pids)}};
+  }
+  uint64_t limit_hits(const std::string& dir) const override {
+    return read_keyed_counter(dir + "/pids.events", "max");
+  }
+};
+
+// ---- v2 controllers -------------------------------------------------------------------
+
+class MemoryV2 : public MemoryController {
+ public:
+  std::vector<CgroupSetting> limit(uint64_t bytes) const override {
+    return {{"memory.max", std::to_string(bytes)}, {"memory.swap.max", "0"}};
+  }
+  uint64_t oom_kills(const std::string& dir) const override {
+    return read_keyed_counter(dir + "/memory.events", "oom_kill");
+  }
+  uint64_t peak_bytes(const std::string& dir) const override {
+    auto text = try_read_file(dir + "/memory.peak");  // Linux 5.19+
+    return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
+  }
+};
+
+class CpuV2 : public CpuController {
+ public:
+  std::vector<CgroupSetting> quota(double cpus) const override {
+    const long period = 100000;
+    long quota = std::max(1000L, std::lround(cpus * period));
+    return {{"cpu.max", std::to_string(quota) + " " + std::to_string(period)}};
+  }
+};
+
+class PidsV2 : public PidsController {
+ public:
+  std::vector<CgroupSetting> max(uint64_t pids) const override {
+    return {{"pids.max", std::to_string(pids)}};
+  }
+  uint64_t limit_hits(const std::string& dir) const override {
+    return read_keyed_counter(dir + "/pids.events", "max");
+  }
+};
+
+// ---- applying settings ----------------------------------------------------------------
+
+std::string relative_to(const ControllerHome& home, const std::string& dir) {
+  std::string rel = dir.substr(home.mount_point.size());
+  return rel.empty() ? "/" : rel;
+}
+
+// Creates `dir` in a v1 hierarchy with its settings, through libcgroup.
+void create_v1_group(const ControllerHome& home, const char* controller, const std::string& dir,
+                     const std::vector<CgroupSetting>& settings) {
+  struct cgroup* group = cgroup_new_cgroup(relative_to(home, dir).c_str());
+  if (group == nullptr) throw UserError("libcgroup: cgroup_new_cgroup(" + dir + ") failed");
+  struct cgroup_controller* ctrl = cgroup_add_controller(group, controller);
+  int rc = ctrl == nullptr ? ECGFAIL : 0;
+  for (const auto& setting : settings) {
+    if (rc == 0) rc = cgroup_add_value_string(ctrl, setting.file.c_str(), setting.value.c_str());
+  }
+  if (rc == 0) rc = cgroup_create_cgroup(group, 0);
+  cgroup_free(&group);
+  if (rc != 0) {
+    int err = rc == ECGOTHER ? cgroup_get_last_errno() : EPERM;
+    throw SysError("libcgroup: create " + dir + " (" + cgroup_strerror(rc) + ")", err);
+  }
+}
+
+void create_v2_group(const std::string& dir, const std::vector<CgroupSetting>& settings) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
+  for (const auto& setting : settings) {
+    int err = try_write_file(dir + "/" + setting.file, setting.value);
+    // memory.swap.max is absent without swap accounting: nothing to limit then.
+    if (err == ENOENT && setting.file == "memory.swap.max") continue;
+    if (err != 0) throw SysError("write '" + setting.value + "' to " + dir + "/" + setting.file, err);
+  }
+}
+
+std::vector<pid_t> list_pids(const std::string& dir) {
+  std::vector<pid_t> pids;
+  auto text = try_read_file(dir + "/cgroup.procs");
+  if (!text) return pids;
+  std::istringstream in(*text);
+  pid_t pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+// rmdir, retrying briefly while killed processes finish exiting.
+bool remove_group_dir(const std::string& dir) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
+    if (errno != EBUSY) return false;
+    for (pid_t pid : list_pids(dir)) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+void remove_tree(const std::string& dir) {
+  if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> children;
+    while (dirent* entry = ::readdir(d)) {
+      if (entry->d_type == DT_DIR && entry->d_name[0] != '.') children.push_back(entry->d_name);
+    }
+    ::closedir(d);
+    for (const auto& child : children) remove_tree(dir + "/" + child);
+  }
+  remove_group_dir(dir);
+}
+
+bool owns_controller(const std::optional<ControllerHome>& home, CgroupVersion version) {
+  return home && home->version == version;
+}
+
+}  // namespace
+
+std::string CgroupLayout::mode() const {
+  bool any_v1 = owns_controller(memory, CgroupVersion::V1) ||
+                owns_controller(cpu, CgroupVersion::V1) || owns_controller(pids, CgroupVersion::V1);
+  bool any_v2 = owns_controller(memory, CgroupVersion::V2) ||
+                owns_controller(cpu, CgroupVersion::V2) || owns_controller(pids, CgroupVersion::V2);
+  if (any_v1 && (any_v2 || unified)) return "hybrid";
+  if (any_v1) return "v1";
+  if (any_v2 || unified) return "v2";
+  return "none";
+}
+
+CgroupLayout detect_cgroup_layout() {
+  CgroupLayout layout;
+  // /proc/self/cgroup: "4:memory:/process_api/x", "0::/user.slice/..."
+  std::map<std::string, std::string> v1_paths;
+  std::string v2_path;
+  bool has_v2_line = false;
+  if (auto text = try_read_file("/proc/self/cgroup")) {
+    for (const auto& line : split(*text, '\n')) {
+      auto first = line.find(':');
+      auto second = line.find(':', first + 1);
+      if (first == std::string::npos || second == std::string::npos) continue;
+      std::string controllers = line.substr(first + 1, second - first - 1);
+      std::string path = line.substr(second + 1);
+      if (controllers.empty()) {
+        v2_path = path;
+        has_v2_line = true;
+      } else {
+        for (const auto& c : split(controllers, ',')) v1_paths[c] = path;
+      }
+    }
+  }
+  // /proc/self/mountinfo: "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory"
+  if (auto text = try_read_file("/proc/self/mountinfo")) {
+    for (const auto& line : split(*text, '\n')) {
+      auto fields = split(line, ' ');
+      auto dash = std::find(fields.begin(), fields.end(), "-");
+      if (fields.size() < 5 || dash == fields.end() || dash + 3 >= fields.end() + 1) continue;
+      if (std::distance(dash, fields.end()) < 4) continue;
+      const std::string& root = fields[3];
+      const std::string& mount_point = fields[4];
+      const std::string& fstype = *(dash + 1);
+      const std::string& super_options = *(dash + 3);
+      if (fstype == "cgroup2" && has_v2_line && !layout.unified) {
+        layout.unified = ControllerHome{CgroupVersion::V2, mount_point,
+                                        own_dir_in(mount_point, root, v2_path)};
+      } else if (fstype == "cgroup") {
+        for (const auto& option : split(super_options, ',')) {
+          auto assign = [&](std::optional<ControllerHome>& slot) {
+            if (!slot && v1_paths.count(option)) {
+              slot = ControllerHome{CgroupVersion::V1, mount_point,
+                                    own_dir_in(mount_point, root, v1_paths[option])};
+            }
+          };
+          if (option == "memory") assign(layout.memory);
+          if (option == "cpu") assign(layout.cpu);
+          if (option == "pids") assign(layout.pids);
+        }
+      }
+    }
+  }
+  if (layout.unified) {
+    auto available = words(try_read_file(layout.unified->own_dir + "/cgroup.controllers").value_or(""));
+    auto take = [&](std::optional<ControllerHome>& slot, const char* name) {
+      if (!slot && available.count(name)) slot = layout.unified;
+    };
+    take(layout.memory, "memory");
+    take(layout.cpu, "cpu");
+    take(layout.pids, "pids");
+  }
+  return layout;
+}
+
+std::unique_ptr<MemoryController> make_memory_controller(CgroupVersion version) {
+  if (version == CgroupVersion::V1) return std::make_unique<MemoryV1>();
+  return std::make_unique<MemoryV2>();
+}
+std::unique_ptr<CpuController> make_cpu_controller(CgroupVersion version) {
+  if (version == CgroupVersion::V1) return std::make_unique<CpuV1>();
+  return std::make_unique<CpuV2>();
+}
+std::unique_ptr<PidsController> make_pids_controller(CgroupVersion version) {
+  if (version == CgroupVersion::V1) return std::make_unique<PidsV1>();
+  return std::make_unique<PidsV2>();
+}
+
+// ---- LeafCgroup -----------------------------------------------------------------------
+
+LeafCgroup::~LeafCgroup() {
+  kill_all();
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) remove_group_dir(it->path);
+}
+
+int LeafCgroup::clone_into_fd() const { return v2_fd_.get(); }
+
+void LeafCgroup::attach(pid_t pid) const {
+  for (const auto& dir : dirs_) {
+    if (dir.version == CgroupVersion::V2 && v2_fd_) continue;  // placed there by clone3
+    write_file(dir.path + "/cgroup.procs", std::to_string(pid));
+  }
+}
+
+void LeafCgroup::kill_all() const {
+  for (const auto& dir : dirs_) {
+    if (dir.version == CgroupVersion::V2 && try_write_file(dir.path + "/cgroup.kill", "1") == 0) {
+      continue;
+    }
+    for (pid_t pid : list_pids(dir.path)) ::kill(pid, SIGKILL);
+  }
+}
+
+CgroupCounters LeafCgroup::counters() const {
+  CgroupCounters counters;
+  if (memory_dir_ && memory_) {
+    counters.oom_kills = memory_->oom_kills(*memory_dir_);
+    counters.memory_peak_bytes = memory_->peak_bytes(*memory_dir_);
+  }
+  if (pids_dir_ && pids_) counters.pids_limit_hits = pids_->limit_hits(*pids_dir_);
+  return counters;
+}
+
+// ---- RunCgroup ------------------------------------------------------------------------
+
+std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const std::string& run_id,
+                                             const Limits& limits,
+                                             std::vector<std::string>& missing) {
+  std::unique_ptr<RunCgroup> run(new RunCgroup());
+  run->run_name_ = "bulkhead-" + std::to_string(::getpid()) + "-" + run_id;
+  remove_stale(layout);
+
+  bool uses_v1 = false;
+  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids}) {
+    if (*home && (*home)->version == CgroupVersion::V1) uses_v1 = true;
+  }
+  if (uses_v1) {
+    int rc = cgroup_init();
+    if (rc != 0) {
+      missing.push_back(std::string("cgroups: libcgroup cgroup_init failed: ") +
+                        cgroup_strerror(rc) + "; no memory, cpu or pids limits");
+      return nullptr;
+    }
+  }
+
+  // v2: the controllers must be enabled in our own cgroup's subtree_control, which the kernel
+  // refuses while our cgroup holds processes; so we first park ourselves in a leaf of it.
+  std::set<std::string> v2_wanted;
+  if (layout.memory && layout.memory->version == CgroupVersion::V2) v2_wanted.insert("memory");
+  if (layout.cpu && layout.cpu->version == CgroupVersion::V2) v2_wanted.insert("cpu");
+  if (layout.pids && layout.pids->version == CgroupVersion::V2) v2_wanted.insert("pids");
+  bool v2_ok = !v2_wanted.empty();
+  if (v2_ok) {
+    const std::string own = layout.unified->own_dir;
+    run->v2_own_dir_ = own;
+    auto enabled = words(try_read_file(own + "/cgroup.subtree_control").value_or(""));
+    std::string to_enable;
+    for (const auto& c : v2_wanted) {
+      if (!enabled.count(c)) to_enable += "+" + c + " ";
+    }
+    if (!to_enable.empty() && try_write_file(own + "/cgroup.subtree_control", to_enable) != 0) {
+      std::string leaf = own + "/" + run->run_name_ + "-supervisor";
+      if (::mkdir(leaf.c_str(), 0755) == 0 &&
+          try_write_file(leaf + "/cgroup.procs", std::to_string(::getpid())) == 0) {
+        run->v2_self_leaf_ = leaf;
+      } else {
+        ::rmdir(leaf.c_str());
+      }
+      int err = try_write_file(own + "/cgroup.subtree_control", to_enable);
+      if (err != 0) {
+        missing.push_back("cgroups v2: cannot enable " + to_enable + "in " + own +
+                          "/cgroup.subtree_control (" + std::strerror(err) +
+                          "): other processes share our cgroup or it is not delegated; run "
+                          "bulkhead in a cgroup of its own (systemd-run --scope -p Delegate=yes)");
+        v2_ok = false;
+      } else {
+        run->v2_parent_enabled_ = to_enable;
+      }
+    }
+    if (v2_ok) {
+      std::string dir = own + "/" + run->run_name_;
+      std::string subtree;
+      for (const auto& c : v2_wanted) subtree += "+" + c + " ";
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        missing.push_back("cgroups v2: mkdir " + dir + ": " + std::strerror(errno));
+        v2_ok = false;
+      } else {
+        run->run_dirs_.push_back(dir);
+        int err = try_write_file(dir + "/cgroup.subtree_control", subtree);
+        if (err != 0) {
+          missing.push_back("cgroups v2: enable " + subtree + "in " + dir + ": " +
+                            std::strerror(err));
+          v2_ok = false;
+        }
+      }
+    }
+  }
+
+  auto adopt = [&](const std::optional<ControllerHome>& home, const char* name,
+                   std::optional<ControllerHome>& slot, bool wanted) {
+    if (!wanted) return;
+    if (!home) {
+      missing.push_back(std::string("cgroups: no ") + name +
+                        " controller available to us; its limit is not enforced");
+      return;
+    }
+    if (home->version == CgroupVersion::V2) {
+      if (v2_ok) slot = home;
+      return;
+    }
+    std::string dir = home->own_dir + "/" + run->run_name_;
+    try {
+      create_v1_group(*home, name, dir, {});
+      run->run_dirs_.push_back(dir);
+      slot = home;
+    } catch (const std::exception& e) {
+      missing.push_back(std::string("cgroups v1: cannot create the ") + name + " group (" +
+                        e.what() + "); its limit is not enforced");
+    }
+  };
+  // Always take memory and pids when we can: they detect OOM kills and fork bombs even when
+  // no limit is set by the profile.
+  adopt(layout.memory, "memory", run->memory_home_, true);
+  adopt(layout.cpu, "cpu", run->cpu_home_, limits.cpus.has_value());
+  adopt(layout.pids, "pids", run->pids_home_, true);
+
+  if (run->memory_home_) run->memory_ = make_memory_controller(run->memory_home_->version);
+  if (run->cpu_home_) run->cpu_ = make_cpu_controller(run->cpu_home_->version);
+  if (run->pids_home_) run->pids_ = make_pids_controller(run->pids_home_->version);
+  if (!run->memory_home_ && !run->cpu_home_ && !run->pids_home_) return nullptr;
+  return run;
+}
+
+RunCgroup::~RunCgroup() {
+  for (auto it = run_dirs_.rbegin(); it != run_dirs_.rend(); ++it) remove_tree(*it);
+  if (!v2_self_leaf_.empty()) {
+    if (!v2_parent_enabled_.empty()) {
+      std::string disable = v2_parent_enabled_;
+      std::replace(disable.begin(), disable.end(), '+', '-');
+      try_write_file(v2_own_dir_ + "/cgroup.subtree_control", disable);
+    }
+    try_write_file(v2_own_dir_ + "/cgroup.procs", std::to_string(::getpid()));
+    ::rmdir(v2_self_leaf_.c_str());
+  }
+}
+
+std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
+                                                   const Limits& limits) const {
+  std::unique_ptr<LeafCgroup> leaf(new LeafCgroup());
+  // Group settings per hierarchy: controllers sharing a hierarchy share one directory.
+  struct Plan {
+    const ControllerHome* home;
+    std::string controller;
+    std::vector<CgroupSetting> settings;
+  };
+  std::vector<Plan> plans;
+  auto add = [&](const std::optional<ControllerHome>& home, const char* controller,
+                 std::vector<CgroupSetting> settings) {
+    if (!home) return;
+    for (auto& plan : plans) {
+      if (plan.home->mount_point == home->mount_point) {
+        plan.settings.insert(plan.settings.end(), settings.begin(), settings.end());
+        return;
+      }
+    }
+    plans.push_back({&*home, controller, std::move(settings)});
+  };
+  add(memory_home_, "memory",
+      limits.memory_bytes ? memory_->limit(*limits.memory_bytes) : std::vector<CgroupSetting>{});
+  add(cpu_home_, "cpu", limits.cpus ? cpu_->quota(*limits.cpus) : std::vector<CgroupSetting>{});
+  add(pids_home_, "pids", limits.pids ? pids_->max(*limits.pids) : std::vector<CgroupSetting>{});
+
+  bool all_v2 = true;
+  for (const auto& plan : plans) {
+    std::string dir = plan.home->own_dir + "/" + run_name_ + "/" + name;
+    if (plan.home->version == CgroupVersion::V1) {
+      all_v2 = false;
+      create_v1_group(*plan.home, plan.controller.c_str(), dir, plan.settings);
+    } else {
+      create_v2_group(dir, plan.settings);
+      leaf->v2_fd_ = UniqueFd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!leaf->v2_fd_) throw_errno("open " + dir);
+    }
+    leaf->dirs_.push_back({dir, plan.home->version});
+    if (memory_home_ && plan.home->mount_point == memory_home_->mount_point) {
+      leaf->memory_dir_ = dir;
+    }
+    if (pids_home_ && plan.home->mount_point == pids_home_->mount_point) leaf->pids_dir_ = dir;
+  }
+  leaf->all_v2_ = all_v2;
+  leaf->memory_ = memory_.get();
+  leaf->pids_ = pids_.get();
+  return leaf;
+}
+
+void RunCgroup::remove_stale(const CgroupLayout& layout) {
+  std::set<std::string> seen;
+  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids}) {
+    if (!*home || !seen.insert((*home)->own_dir).second) continue;
+    DIR* d = ::opendir((*home)->own_dir.c_str());
+    if (d == nullptr) continue;
+    std::vector<std::string> stale;
+    while (dirent* entry = ::readdir(d)) {
+      std::string entry_name = entry->d_name;
+      if (entry_name.rfind("bulkhead-", 0) != 0) continue;
+      pid_t owner = static_cast<pid_t>(std::strtol(entry_name.c_str() + 9, nullptr, 10));
+      if (owner <= 0) continue;
+      bool alive = ::kill(owner, 0) == 0 || errno == EPERM;
+      if (alive) {
+        auto comm = try_read_file("/proc/" + std::to_string(owner) + "/comm").value_or("");
+        alive = comm.rfind("bulkhead", 0) == 0;
+      }
+      if (!alive) stale.push_back((*home)->own_dir + "/" + entry_name);
+    }
+    ::closedir(d);
+    for (const auto& dir : stale) remove_tree(dir);
+  }
+}
+
+}  // namespace bulkhead::sandbox

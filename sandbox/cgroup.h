@@ -1,0 +1,143 @@
+// cgroups: where each controller lives (v1, v2 or hybrid), one interface per controller with a
+// v1 and a v2 implementation, the run's parent group under our OWN cgroup, and per-sandbox
+// leaves that enforce memory / cpu / pids and report OOM kills and pids-limit hits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/fd.h"
+#include "sandbox/profile.h"
+
+namespace bulkhead::sandbox {
+
+enum class CgroupVersion { V1, V2 };
+
+// One controller's hierarchy as seen by this process.
+struct ControllerHome {
+  CgroupVersion version = CgroupVersion::V1;
+  std::string mount_point;  // "/sys/fs/cgroup/memory" or "/sys/fs/cgroup"
+  std::string own_dir;      // our own cgroup's directory in that hierarchy
+};
+
+struct CgroupLayout {
+  std::optional<ControllerHome> memory, cpu, pids;
+  std::optional<ControllerHome> unified;  // the v2 mount, with or without controllers
+  std::string mode() const;               // "v1", "v2", "hybrid" or "none"
+};
+
+// Reads /proc/self/mountinfo and /proc/self/cgroup. Decides per controller (as Bazel does):
+// a v1 mount carrying it wins, else the v2 mount if our cgroup lists it in cgroup.controllers.
+CgroupLayout detect_cgroup_layout();
+
+// A file to write in a group, e.g. {"memory.max", "536870912"}.
+struct CgroupSetting {
+  std::string file;
+  std::string value;
+};
+
+// Per-controller interfaces; each has a v1 and a v2 implementation. They name the files and
+// values; the group (LeafCgroup) applies them: through libcgroup on v1, directly on v2.
+class MemoryController {
+ public:
+  virtual ~MemoryController() = default;
+  virtual std::vector<CgroupSetting> limit(uint64_t bytes) const = 0;
+  virtual uint64_t oom_kills(const std::string& dir) const = 0;
+  virtual uint64_t peak_bytes(const std::string& dir) const = 0;  // 0: unknown
+};
+class CpuController {
+ public:
+  virtual ~CpuController() = default;
+  virtual std::vector<CgroupSetting> quota(double cpus) const = 0;
+};
+class PidsController {
+ public:
+  virtual ~PidsController() = default;
+  virtual std::vector<CgroupSetting> max(uint64_t pids) const = 0;
+  virtual uint64_t limit_hits(const std::string& dir) const = 0;  // forks refused at pids.max
+};
+std::unique_ptr<MemoryController> make_memory_controller(CgroupVersion version);
+std::unique_ptr<CpuController> make_cpu_controller(CgroupVersion version);
+std::unique_ptr<PidsController> make_pids_controller(CgroupVersion version);
+
+// What the leaf counted by the time the sandbox ended.
+struct CgroupCounters {
+  uint64_t oom_kills = 0;
+  uint64_t memory_peak_bytes = 0;
+  uint64_t pids_limit_hits = 0;
+};
+
+class RunCgroup;
+
+// One sandbox's group (e.g. bulkhead-<run>/gw0) in every hierarchy the run uses.
+// Destruction kills what is left in it and removes it.
+class LeafCgroup {
+ public:
+  ~LeafCgroup();
+  LeafCgroup(const LeafCgroup&) = delete;
+  LeafCgroup& operator=(const LeafCgroup&) = delete;
+
+  // v2: an fd of the leaf for clone3(CLONE_INTO_CGROUP); -1 when the run has no v2 leaf or
+  // v1 groups also need an explicit attach.
+  int clone_into_fd() const;
+  // Moves `pid` into every group that clone_into_fd() did not already cover.
+  void attach(pid_t pid) const;
+  void kill_all() const;  // cgroup.kill on v2; SIGKILL to each listed pid on v1
+  CgroupCounters counters() const;
+
+ private:
+  friend class RunCgroup;
+  LeafCgroup() = default;
+  struct Dir {
+    std::string path;
+    CgroupVersion version;
+  };
+  std::vector<Dir> dirs_;  // one per hierarchy used
+  UniqueFd v2_fd_;
+  bool all_v2_ = false;
+  std::optional<std::string> memory_dir_, pids_dir_;
+  const MemoryController* memory_ = nullptr;
+  const PidsController* pids_ = nullptr;
+};
+
+// The run's parent group, <own cgroup>/bulkhead-<pid>-<run_id>, in each hierarchy we can use.
+// Never at the root of a hierarchy we do not own, never moving a process out of our cgroup.
+class RunCgroup {
+ public:
+  // Creates the run group for the limits asked for. Whatever cannot be had is appended to
+  // `missing` as a sentence; returns nullptr when no controller is usable at all.
+  static std::unique_ptr<RunCgroup> create(const CgroupLayout& layout, const std::string& run_id,
+                                           const Limits& limits,
+                                           std::vector<std::string>& missing);
+  ~RunCgroup();
+  RunCgroup(const RunCgroup&) = delete;
+  RunCgroup& operator=(const RunCgroup&) = delete;
+
+  std::unique_ptr<LeafCgroup> create_leaf(const std::string& name, const Limits& limits) const;
+  bool has_memory() const { return memory_home_.has_value(); }
+  bool has_cpu() const { return cpu_home_.has_value(); }
+  bool has_pids() const { return pids_home_.has_value(); }
+
+  // Removes bulkhead-<pid>-* groups under our own cgroups whose supervisor pid is gone.
+  static void remove_stale(const CgroupLayout& layout);
+
+ private:
+  RunCgroup() = default;
+  std::string run_name_;
+  std::optional<ControllerHome> memory_home_, cpu_home_, pids_home_;
+  std::vector<std::string> run_dirs_;  // created, removed in reverse on destruction
+  std::unique_ptr<MemoryController> memory_;
+  std::unique_ptr<CpuController> cpu_;
+  std::unique_ptr<PidsController> pids_;
+  // v2 only: where we parked ourselves to respect the no-internal-processes rule.
+  std::string v2_self_leaf_;
+  std::string v2_parent_enabled_;  // controllers we enabled in our own subtree_control
+  std::string v2_own_dir_;
+};
+
+}  // namespace bulkhead::sandbox

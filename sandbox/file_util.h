@@ -1,0 +1,19 @@
+// Small whole-file reads and writes for /proc and /sys, with errors naming the path.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace bulkhead {
+
+// Throws SysError("open(path)") etc.
+std::string read_file(const std::string& path);
+std::optional<std::string> try_read_file(const std::string& path);
+// One write(2) of `value` (cgroup and /proc files want a single write). Throws SysError.
+void write_file(const std::string& path, const std::string& value);
+// Returns errno (0 on success) instead of throwing; for probes and best-effort cleanup.
+int try_write_file(const std::string& path, const std::string& value);
+// "key value" lines (memory.events, pids.events, oom_control): the value of `key`, or 0.
+unsigned long long read_keyed_counter(const std::string& path, const std::string& key);
+
+}  // namespace bulkhead

@@ -1,0 +1,205 @@
+// The sandbox's init (pid 1): setup checklist, payload launch, signal forwarding, reaping.
+#include "sandbox/init.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <exception>
+
+#include "sandbox/caps.h"
+#include "sandbox/error.h"
+#include "sandbox/net.h"
+
+namespace bulkhead::sandbox {
+namespace {
+
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
+
+void send_status(int fd, const std::string& line) {
+  std::string text = line;
+  for (char& c : text) {
+    if (c == '\n') c = ' ';
+  }
+  text += '\n';
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+// Moves `fds` to 0.. N-1 without clobbering one another, then closes everything above.
+void install_fds(const std::vector<int>& fds) {
+  int count = static_cast<int>(fds.size());
+  std::vector<int> moved(fds.size());
+  // First lift every source above the target range, so dup2 onto 0..N-1 cannot overwrite
+  // a source still to be copied.
+  for (int i = 0; i < count; ++i) {
+    moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, count);
+    if (moved[i] < 0) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+  }
+  for (int i = 0; i < count; ++i) {
+    if (::dup2(moved[i], i) < 0) throw_errno("dup2 to fd " + std::to_string(i));
+  }
+  ::close_range(static_cast<unsigned>(count), ~0U, 0);
+}
+
+// Finds argv[0] on the PATH of the payload's own environment (execvpe would use ours).
+[[noreturn]] void exec_payload(const InitConfig& config, int status_fd) {
+  std::vector<char*> argv, envp;
+  for (const auto& a : config.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& e : config.env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  envp.push_back(nullptr);
+  const std::string& program = config.argv.at(0);
+  int err = ENOENT;
+  if (program.find('/') != std::string::npos) {
+    ::execve(program.c_str(), argv.data(), envp.data());
+    err = errno;
+  } else {
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+      ::execve(candidate.c_str(), argv.data(), envp.data());
+      if (errno != ENOENT && errno != ENOTDIR) err = errno;  // remember EACCES and the like
+      start = end + 1;
+    }
+  }
+  int code = err == ENOENT ? 127 : 126;
+  send_status(status_fd, "F " + std::to_string(code) + " cannot execute '" + program +
+                             "': " + std::strerror(err));
+  ::_exit(code);
+}
+
+// The payload's side of the checklist, after fork from init: fds, cwd, rlimits,
+// capabilities, no_new_privs, seccomp, exec.
+[[noreturn]] void start_payload(const InitConfig& config, const sigset_t& original_mask) {
+  // A status fd above the installed range that closes on exec.
+  int status_fd = ::fcntl(config.status_fd, F_DUPFD_CLOEXEC, 100);
+  try {
+    for (int sig : kForwarded) ::signal(sig, SIG_DFL);
+    ::signal(SIGCHLD, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::vector<int> fds = {config.stdin_fd, config.stdout_fd, config.stderr_fd};
+    fds.insert(fds.end(), config.extra_fds.begin(), config.extra_fds.end());
+    fds.push_back(status_fd);
+    install_fds(fds);
+    status_fd = static_cast<int>(fds.size()) - 1;
+    if (::fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) throw_errno("fcntl(status fd)");
+    if (!config.cwd.empty() && ::chdir(config.cwd.c_str()) != 0) {
+      throw_errno("chdir(" + config.cwd + ")");
+    }
+    apply_rlimits(config.rlimits);
+    drop_privileges(config.keep_caps);
+    if (config.seccomp != nullptr) {
+      int err = load_seccomp(*config.seccomp);
+      if (err != 0) throw SysError("prctl(PR_SET_SECCOMP)", err);
+    }
+  } catch (const std::exception& e) {
+    send_status(status_fd, std::string("F 125 payload setup: ") + e.what());
+    ::_exit(125);
+  }
+  exec_payload(config, status_fd);
+}
+
+std::string describe_wait(int status) {
+  if (WIFEXITED(status)) return "X e " + std::to_string(WEXITSTATUS(status));
+  return "X s " + std::to_string(WTERMSIG(status));
+}
+
+int exit_code_for(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+void run_init(const InitConfig& config) {
+  // 1. Die with the supervisor; the pipe read closes the race where it died before prctl.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  char go = 0;
+  ssize_t n;
+  do {
+    n = ::read(config.sync_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(125);
+  ::close(config.sync_fd);
+
+  sigset_t handled, original_mask;
+  std::vector<std::string> warnings;
+  int signal_fd = -1;
+  try {
+    // 2. Filesystem, 3. network, 4. hostname (uid maps and cgroups were done from outside).
+    if (config.new_mount_ns) apply_mount_plan(config.mounts, warnings);
+    if (config.new_net_ns) bring_up_loopback();
+    if (config.new_uts_ns) set_hostname(config.name);
+    if (!config.new_pid_ns && ::setsid() < 0) throw_errno("setsid");
+    // 5. Signals arrive through a signalfd, so none is lost between checks.
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    for (int sig : kForwarded) sigaddset(&handled, sig);
+    if (::sigprocmask(SIG_BLOCK, &handled, &original_mask) != 0) throw_errno("sigprocmask");
+    signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+    if (signal_fd < 0) throw_errno("signalfd");
+  } catch (const std::exception& e) {
+    send_status(config.status_fd, std::string("E ") + e.what());
+    ::_exit(125);
+  }
+  for (const auto& warning : warnings) send_status(config.status_fd, "W " + warning);
+
+  // 6. The payload.
+  pid_t payload = ::fork();
+  if (payload < 0) {
+    send_status(config.status_fd, std::string("E fork payload: ") + std::strerror(errno));
+    ::_exit(125);
+  }
+  if (payload == 0) start_payload(config, original_mask);
+  send_status(config.status_fd, "R");
+  // Our copies of the payload's fds are no longer needed.
+  for (int fd : {config.stdin_fd, config.stdout_fd, config.stderr_fd}) {
+    if (fd > 2) ::close(fd);
+  }
+  for (int fd : config.extra_fds) ::close(fd);
+
+  // 7. Forward signals, reap everything, leave when the payload has ended.
+  for (;;) {
+    struct signalfd_siginfo info;
+    ssize_t got = ::read(signal_fd, &info, sizeof info);
+    if (got < 0 && errno == EINTR) continue;
+    if (got != sizeof info) ::_exit(125);
+    if (info.ssi_signo == SIGCHLD) {
+      int status = 0;
+      pid_t reaped;
+      while ((reaped = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        if (reaped == payload) {
+          send_status(config.status_fd, describe_wait(status));
+          ::_exit(exit_code_for(status));
+        }
+      }
+      continue;
+    }
+    // A terminal's ^C already reached the payload's process group; forward only signals a
+    // process sent (the supervisor, `kill`), so nothing arrives twice.
+    if (info.ssi_code != SI_KERNEL) ::kill(payload, static_cast<int>(info.ssi_signo));
+  }
+}
+
+}  // namespace bulkhead::sandbox

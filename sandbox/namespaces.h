@@ -1,0 +1,30 @@
+// Linux namespaces the sandbox uses: their clone flags, what is lost without each, and a
+// probe that asks the kernel (clone3 of a child that exits at once) whether we may create them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bulkhead::sandbox {
+
+struct NamespaceKind {
+  unsigned long flag;      // CLONE_NEWNET ...
+  const char* name;        // "network"
+  const char* without_it;  // "tests share the host's network and ports"
+};
+
+// mount, pid, network, uts, ipc, cgroup (user is handled separately).
+const std::vector<NamespaceKind>& sandbox_namespaces();
+
+// 0 when a child can be created with `flags` (plus CLONE_NEWUSER when `with_user_ns`), else
+// the errno clone3 gave.
+int probe_namespaces(unsigned long flags, bool with_user_ns);
+
+// Raw clone3; returns the child's pid in the parent and 0 in the child, -1 with errno.
+// `pidfd_out` receives a pidfd when non-null; `cgroup_fd` >= 0 adds CLONE_INTO_CGROUP.
+long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd);
+
+// "SIGSEGV" for 11; "signal 99" for unknown numbers.
+std::string signal_name(int sig);
+
+}  // namespace bulkhead::sandbox

@@ -1,0 +1,30 @@
+// Loopback bring-up and hostname inside the sandbox's own net and UTS namespaces.
+#include "sandbox/net.h"
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sandbox/error.h"
+#include "sandbox/fd.h"
+
+namespace bulkhead::sandbox {
+
+void bring_up_loopback() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw_errno("socket(AF_INET) for lo");
+  struct ifreq request = {};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &request) != 0) throw_errno("ioctl(SIOCGIFFLAGS, lo)");
+  request.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &request) != 0) throw_errno("ioctl(SIOCSIFFLAGS, lo up)");
+}
+
+void set_hostname(const std::string& name) {
+  if (::sethostname(name.data(), name.size()) != 0) throw_errno("sethostname(" + name + ")");
+}
+
+}  // namespace bulkhead::sandbox

@@ -1,0 +1,355 @@
+// Sandbox and Child: the supervisor's side of starting a sandbox (cgroup leaf, clone3 into
+// new namespaces, uid maps, cgroup attach, the "go" handshake, waiting for init's "ready")
+// and of ending it (pidfd wait, status pipe, cgroup counters, cleanup).
+#include "sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/pidfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "sandbox/caps.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/error.h"
+#include "sandbox/fd.h"
+#include "sandbox/init.h"
+#include "sandbox/mount.h"
+#include "sandbox/namespaces.h"
+#include "sandbox/rlimits.h"
+#include "sandbox/seccomp.h"
+#include "sandbox/user.h"
+
+namespace bulkhead::sandbox {
+namespace {
+
+std::string current_dir() {
+  char buf[4096];
+  if (::getcwd(buf, sizeof buf) == nullptr) throw_errno("getcwd");
+  return buf;
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& entry : env) {
+    if (entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 &&
+        entry[key.size()] == '=') {
+      return entry.substr(key.size() + 1);
+    }
+  }
+  return "";
+}
+
+// Reads status lines until "R" (ready) or the pipe closes. Returns false when setup failed.
+bool read_until_ready(int fd, std::string& buffer, std::vector<std::string>& warnings,
+                      std::string& error) {
+  for (;;) {
+    size_t newline;
+    while ((newline = buffer.find('\n')) != std::string::npos) {
+      std::string line = buffer.substr(0, newline);
+      buffer.erase(0, newline + 1);
+      if (line == "R") return true;
+      if (line.rfind("W ", 0) == 0) warnings.push_back(line.substr(2));
+      if (line.rfind("E ", 0) == 0) error = line.substr(2);
+    }
+    char chunk[1024];
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (error.empty()) error = "the sandbox's init exited during setup";
+      return false;
+    }
+    buffer.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+class ChildImpl : public Child {
+ public:
+  ChildImpl(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::string status_buffer,
+            std::unique_ptr<LeafCgroup> leaf, const Limits& limits)
+      : pid_(pid),
+        pidfd_(std::move(pidfd)),
+        status_fd_(std::move(status_fd)),
+        status_buffer_(std::move(status_buffer)),
+        leaf_(std::move(leaf)) {
+    info_.memory_limit_bytes = limits.memory_bytes.value_or(0);
+    info_.pids_limit = limits.pids.value_or(0);
+  }
+  ~ChildImpl() override {
+    if (!waited_) {
+      kill();
+      wait();
+    }
+  }
+
+  pid_t pid() const override { return pid_; }
+  int pidfd() const override { return pidfd_.get(); }
+
+  void signal(int sig) override {
+    if (!waited_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0);
+  }
+
+  void kill() override {
+    if (waited_) return;
+    killed_ = true;
+    // Killing the pid namespace's init makes the kernel kill everything in it; the cgroup
+    // kill also covers a sandbox that had to run without a pid namespace.
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    if (leaf_) leaf_->kill_all();
+  }
+
+  bool running() override {
+    if (waited_) return false;
+    siginfo_t info = {};
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG | WNOWAIT) !=
+        0) {
+      return false;
+    }
+    return info.si_pid == 0;
+  }
+
+  ExitInfo wait() override {
+    if (waited_) return info_;
+    siginfo_t init_status = {};
+    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &init_status, WEXITED) != 0) {
+      if (errno != EINTR) break;
+    }
+    waited_ = true;
+    read_status_lines();
+    if (!have_payload_status_ && info_.setup_error.empty()) {
+      // Init itself was killed (by us, by the OOM killer, by the supervisor's death).
+      if (init_status.si_code == CLD_EXITED) {
+        info_.exited = true;
+        info_.exit_code = init_status.si_status;
+      } else {
+        info_.signaled = true;
+        info_.term_signal = init_status.si_status;
+      }
+    }
+    info_.killed_by_us = killed_;
+    if (leaf_) {
+      leaf_->kill_all();
+      auto counters = leaf_->counters();
+      info_.oom_killed = counters.oom_kills > 0;
+      info_.memory_peak_bytes = counters.memory_peak_bytes;
+      info_.pids_limit_hit = counters.pids_limit_hits > 0;
+      leaf_.reset();
+    }
+    return info_;
+  }
+
+ private:
+  void read_status_lines() {
+    char chunk[1024];
+    for (;;) {
+      ssize_t n = ::read(status_fd_.get(), chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      status_buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    std::istringstream lines(status_buffer_);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("X e ", 0) == 0) {
+        info_.exited = true;
+        info_.exit_code = std::atoi(line.c_str() + 4);
+        have_payload_status_ = true;
+      } else if (line.rfind("X s ", 0) == 0) {
+        info_.signaled = true;
+        info_.term_signal = std::atoi(line.c_str() + 4);
+        have_payload_status_ = true;
+      } else if (line.rfind("F ", 0) == 0) {
+        info_.setup_error = line.substr(line.find(' ', 2) + 1);
+        info_.exited = true;
+        info_.exit_code = std::atoi(line.c_str() + 2);
+        have_payload_status_ = true;
+      } else if (line.rfind("E ", 0) == 0) {
+        info_.setup_error = line.substr(2);
+      }
+    }
+    status_fd_.reset();
+  }
+
+  pid_t pid_;
+  UniqueFd pidfd_;
+  UniqueFd status_fd_;
+  std::string status_buffer_;
+  std::unique_ptr<LeafCgroup> leaf_;
+  ExitInfo info_;
+  bool waited_ = false;
+  bool killed_ = false;
+  bool have_payload_status_ = false;
+};
+
+class SandboxImpl : public Sandbox {
+ public:
+  explicit SandboxImpl(SandboxOptions options) : options_(std::move(options)) {
+    const Profile& profile = options_.profile;
+    rootless_ = ::geteuid() != 0;
+    isolation_.user_namespace = rootless_;
+    for (const auto& kind : sandbox_namespaces()) ns_flags_ |= kind.flag;
+
+    seccomp_ = compile_seccomp(profile.seccomp);
+    keep_caps_ = resolve_capabilities(profile.keep_caps);
+
+    CgroupLayout layout = detect_cgroup_layout();
+    isolation_.cgroup_mode = layout.mode();
+    if (options_.use_cgroups) {
+      cgroup_ = RunCgroup::create(layout, options_.run_id, profile.limits, isolation_.missing);
+    } else {
+      isolation_.missing.push_back("cgroups: disabled by --no-cgroups; memory, cpu and pids "
+                                   "limits are not enforced");
+    }
+    if (!cgroup_) isolation_.cgroup_mode = "none";
+    isolation_.memory_limit = cgroup_ && cgroup_->has_memory();
+    isolation_.cpu_limit = cgroup_ && cgroup_->has_cpu();
+    isolation_.pids_limit = cgroup_ && cgroup_->has_pids();
+    rlimits_ = plan_rlimits(profile.limits, !isolation_.memory_limit);
+    if (!isolation_.memory_limit && profile.limits.memory_bytes) {
+      isolation_.missing.push_back("memory: no memory cgroup; the limit is applied as "
+                                   "RLIMIT_AS instead and OOM kills cannot be told apart");
+    }
+    isolation_.overlay = profile.mounts.overlay_home || profile.mounts.overlay_project;
+    probe_namespaces_once();
+    if (options_.require_isolation && !isolation_.missing.empty()) {
+      std::string text = "isolation required but not available:";
+      for (const auto& m : isolation_.missing) text += "\n  - " + m;
+      throw UserError(text);
+    }
+  }
+
+  const Isolation& isolation() const override { return isolation_; }
+  const Profile& profile() const override { return options_.profile; }
+
+  std::unique_ptr<Child> spawn(const SpawnSpec& spec) override {
+    if (spec.argv.empty()) throw UserError("spawn: empty command");
+    const Profile& profile = options_.profile;
+    std::unique_ptr<LeafCgroup> leaf;
+    if (cgroup_) leaf = cgroup_->create_leaf(spec.name, profile.limits);
+
+    InitConfig config;
+    config.name = spec.name;
+    config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
+    config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
+    config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
+    config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
+    config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
+    MountInputs inputs;
+    inputs.home = env_value(spec.env, "HOME");
+    inputs.project_dir = spec.project_dir.empty() ? config.cwd : spec.project_dir;
+    config.mounts = build_mount_plan(profile.mounts, inputs);
+    config.argv = spec.argv;
+    config.env = spec.env;
+    UniqueFd dev_null;
+    if (spec.stdin_fd < 0) {
+      dev_null = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!dev_null) throw_errno("open /dev/null");
+    }
+    config.stdin_fd = spec.stdin_fd >= 0 ? spec.stdin_fd : dev_null.get();
+    config.stdout_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : 1;
+    config.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : 2;
+    config.extra_fds = spec.extra_fds;
+    config.rlimits = rlimits_;
+    config.keep_caps = keep_caps_;
+    config.seccomp = &seccomp_;
+
+    int sync_pipe[2], status_pipe[2];
+    if (::pipe2(sync_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(sync)");
+    UniqueFd sync_read(sync_pipe[0]), sync_write(sync_pipe[1]);
+    if (::pipe2(status_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(status)");
+    UniqueFd status_read(status_pipe[0]), status_write(status_pipe[1]);
+    config.sync_fd = sync_read.get();
+    config.status_fd = status_write.get();
+
+    unsigned long flags = ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0);
+    int pidfd = -1;
+    long pid = clone3_process(flags, &pidfd, leaf ? leaf->clone_into_fd() : -1);
+    if (pid < 0) throw_errno("clone3(sandbox " + spec.name + ")");
+    if (pid == 0) {
+      sync_write.reset();
+      status_read.reset();
+      run_init(config);
+    }
+    UniqueFd child_pidfd(pidfd);
+    sync_read.reset();
+    status_write.reset();
+
+    auto abandon = [&](const std::string& what) {
+      ::syscall(SYS_pidfd_send_signal, child_pidfd.get(), SIGKILL, nullptr, 0);
+      siginfo_t ignored;
+      ::waitid(P_PIDFD, static_cast<id_t>(child_pidfd.get()), &ignored, WEXITED);
+      throw UserError("sandbox " + spec.name + ": " + what);
+    };
+    try {
+      if (rootless_) write_identity_maps(static_cast<pid_t>(pid), ::getuid(), ::getgid());
+      if (leaf) leaf->attach(static_cast<pid_t>(pid));
+    } catch (const std::exception& e) {
+      abandon(e.what());
+    }
+    if (::write(sync_write.get(), "g", 1) != 1) abandon("cannot release the sandbox's init");
+    sync_write.reset();
+
+    std::string buffer, error;
+    std::vector<std::string> warnings;
+    bool ready = read_until_ready(status_read.get(), buffer, warnings, error);
+    for (const auto& warning : warnings) note_missing(warning);
+    if (!ready) abandon("setup failed: " + error);
+    return std::make_unique<ChildImpl>(static_cast<pid_t>(pid), std::move(child_pidfd),
+                                       std::move(status_read), std::move(buffer), std::move(leaf),
+                                       profile.limits);
+  }
+
+ private:
+  void note_missing(const std::string& sentence) {
+    for (const auto& known : isolation_.missing) {
+      if (known == sentence) return;
+    }
+    isolation_.missing.push_back(sentence);
+    if (sentence.rfind("overlay", 0) == 0) isolation_.overlay = false;
+  }
+
+  // One clone3 with everything; only when the kernel refuses, find out which namespace it
+  // refuses and go on without it, saying so.
+  void probe_namespaces_once() {
+    if (rootless_) {
+      int err = probe_namespaces(0, true);
+      if (err != 0) {
+        throw UserError(std::string("cannot create a user namespace as uid ") +
+                        std::to_string(::getuid()) + " (" + std::strerror(err) +
+                        "): unprivileged user namespaces are disabled here (sysctl "
+                        "kernel.unprivileged_userns_clone, AppArmor "
+                        "kernel.apparmor_restrict_unprivileged_userns, or a container's "
+                        "seccomp profile); run as root, or allow them");
+      }
+    }
+    if (probe_namespaces(ns_flags_, rootless_) == 0) return;
+    for (const auto& kind : sandbox_namespaces()) {
+      int err = probe_namespaces(kind.flag, rootless_);
+      if (err == 0) continue;
+      ns_flags_ &= ~kind.flag;
+      isolation_.missing.push_back(std::string(kind.name) + " namespace: clone3 refused (" +
+                                   std::strerror(err) + "); " + kind.without_it);
+    }
+  }
+
+  SandboxOptions options_;
+  bool rootless_ = false;
+  unsigned long ns_flags_ = 0;
+  Isolation isolation_;
+  SeccompProgram seccomp_;
+  std::vector<cap_value_t> keep_caps_;
+  std::vector<RlimitSetting> rlimits_;
+  std::unique_ptr<RunCgroup> cgroup_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sandbox> Sandbox::create(SandboxOptions options) {
+  return std::make_unique<SandboxImpl>(std::move(options));
+}
+
+}  // namespace bulkhead::sandbox
