@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -206,13 +207,22 @@ std::string CgroupLayout::mode() const {
 }
 
 CgroupLayout detect_cgroup_layout() {
+  return parse_cgroup_layout(
+      try_read_file("/proc/self/mountinfo").value_or(""),
+      try_read_file("/proc/self/cgroup").value_or(""), [](const std::string& dir) {
+        return try_read_file(dir + "/cgroup.controllers").value_or("");
+      });
+}
+
+CgroupLayout parse_cgroup_layout(const std::string& mountinfo, const std::string& proc_cgroup,
+                                 const std::function<std::string(const std::string&)>& controllers_of) {
   CgroupLayout layout;
   // /proc/self/cgroup: "4:memory:/process_api/x", "0::/user.slice/..."
   std::map<std::string, std::string> v1_paths;
   std::string v2_path;
   bool has_v2_line = false;
-  if (auto text = try_read_file("/proc/self/cgroup")) {
-    for (const auto& line : split(*text, '\n')) {
+  {
+    for (const auto& line : split(proc_cgroup, '\n')) {
       auto first = line.find(':');
       auto second = line.find(':', first + 1);
       if (first == std::string::npos || second == std::string::npos) continue;
@@ -227,8 +237,8 @@ CgroupLayout detect_cgroup_layout() {
     }
   }
   // /proc/self/mountinfo: "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory"
-  if (auto text = try_read_file("/proc/self/mountinfo")) {
-    for (const auto& line : split(*text, '\n')) {
+  {
+    for (const auto& line : split(mountinfo, '\n')) {
       auto fields = split(line, ' ');
       auto dash = std::find(fields.begin(), fields.end(), "-");
       if (fields.size() < 5 || dash == fields.end() || dash + 3 >= fields.end() + 1) continue;
@@ -256,7 +266,7 @@ CgroupLayout detect_cgroup_layout() {
     }
   }
   if (layout.unified) {
-    auto available = words(try_read_file(layout.unified->own_dir + "/cgroup.controllers").value_or(""));
+    auto available = words(controllers_of(layout.unified->own_dir));
     auto take = [&](std::optional<ControllerHome>& slot, const char* name) {
       if (!slot && available.count(name)) slot = layout.unified;
     };

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct CgroupLayout {
 // Reads /proc/self/mountinfo and /proc/self/cgroup. Decides per controller (as Bazel does):
 // a v1 mount carrying it wins, else the v2 mount if our cgroup lists it in cgroup.controllers.
 CgroupLayout detect_cgroup_layout();
+// The same from given texts; `controllers_of(dir)` returns a v2 cgroup.controllers file.
+CgroupLayout parse_cgroup_layout(const std::string& mountinfo, const std::string& proc_cgroup,
+                                 const std::function<std::string(const std::string&)>& controllers_of);
 
 // A file to write in a group, e.g. {"memory.max", "536870912"}.
 struct CgroupSetting {

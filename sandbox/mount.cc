@@ -127,8 +127,12 @@ void mount_proc(const std::string& target, std::vector<std::string>& warnings) {
 
 void mount_overlay(const MountRecord& record, int index, std::vector<std::string>& warnings) {
   std::string lower = std::string(kOldRoot) + record.source;
-  if (!is_dir(lower)) {
-    warnings.push_back("overlay: " + record.source + " is not a directory; not mounted");
+  struct stat st;
+  const char* problem = ::stat(lower.c_str(), &st) != 0 ? std::strerror(errno)
+                        : !S_ISDIR(st.st_mode)            ? "not a directory"
+                                                          : nullptr;
+  if (problem != nullptr) {
+    warnings.push_back("overlay: " + record.source + ": " + problem + "; not mounted");
     return;
   }
   std::string target = prepare_target(record.target, true);

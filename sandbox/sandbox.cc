@@ -214,12 +214,7 @@ class SandboxImpl : public Sandbox {
                                    "RLIMIT_AS instead and OOM kills cannot be told apart");
     }
     isolation_.overlay = profile.mounts.overlay_home || profile.mounts.overlay_project;
-    probe_namespaces_once();
-    if (options_.require_isolation && !isolation_.missing.empty()) {
-      std::string text = "isolation required but not available:";
-      for (const auto& m : isolation_.missing) text += "\n  - " + m;
-      throw UserError(text);
-    }
+    refuse_if_degraded();
   }
 
   const Isolation& isolation() const override { return isolation_; }
@@ -265,9 +260,20 @@ class SandboxImpl : public Sandbox {
     config.sync_fd = sync_read.get();
     config.status_fd = status_write.get();
 
-    unsigned long flags = ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0);
     int pidfd = -1;
-    long pid = clone3_process(flags, &pidfd, leaf ? leaf->clone_into_fd() : -1);
+    long pid = clone3_process(ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0), &pidfd,
+                              leaf ? leaf->clone_into_fd() : -1);
+    if (pid < 0 && (errno == EPERM || errno == EINVAL || errno == ENOSPC || errno == EACCES)) {
+      // Only when the kernel refuses do we find out which namespace it refuses.
+      drop_refused_namespaces();
+      refuse_if_degraded();
+      config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
+      config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
+      config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
+      config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
+      pid = clone3_process(ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0), &pidfd,
+                           leaf ? leaf->clone_into_fd() : -1);
+    }
     if (pid < 0) throw_errno("clone3(sandbox " + spec.name + ")");
     if (pid == 0) {
       sync_write.reset();
@@ -312,9 +318,16 @@ class SandboxImpl : public Sandbox {
     if (sentence.rfind("overlay", 0) == 0) isolation_.overlay = false;
   }
 
-  // One clone3 with everything; only when the kernel refuses, find out which namespace it
-  // refuses and go on without it, saying so.
-  void probe_namespaces_once() {
+  void refuse_if_degraded() const {
+    if (!options_.require_isolation || isolation_.missing.empty()) return;
+    std::string text = "isolation required but not available:";
+    for (const auto& m : isolation_.missing) text += "\n  - " + m;
+    throw UserError(text);
+  }
+
+  // Asks the kernel namespace by namespace which one it refuses; goes on without those,
+  // saying so. Throws when rootless and no user namespace can be had at all.
+  void drop_refused_namespaces() {
     if (rootless_) {
       int err = probe_namespaces(0, true);
       if (err != 0) {
@@ -326,7 +339,6 @@ class SandboxImpl : public Sandbox {
                         "seccomp profile); run as root, or allow them");
       }
     }
-    if (probe_namespaces(ns_flags_, rootless_) == 0) return;
     for (const auto& kind : sandbox_namespaces()) {
       int err = probe_namespaces(kind.flag, rootless_);
       if (err == 0) continue;

@@ -1,0 +1,286 @@
+"""Isolation properties of `bulkhead exec`, checked from inside the sandbox as a hostile test
+would. Every misbehaving payload is bounded even if the sandbox around it were broken."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from helpers import BULKHEAD, PYTHON, bulkhead_cgroups, leaked_cgroups, run_exec, sandbox_python
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    mounts_before = open("/proc/self/mountinfo").read().count("\n")
+    yield
+    assert leaked_cgroups() == [], "cgroups left behind by a finished run"
+    assert open("/proc/self/mountinfo").read().count("\n") == mounts_before
+
+
+def test_true_exits_zero_and_status_passes_through():
+    assert run_exec(["/bin/true"]).returncode == 0
+    assert run_exec(["sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_signal_death_is_128_plus_signal_and_named(tmp_path):
+    result = sandbox_python("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    assert result.returncode == 128 + signal.SIGSEGV
+    assert "SG: killed by SIGSEGV" in result.stderr
+
+
+def test_command_not_found_is_127():
+    result = run_exec(["no-such-command-bulkhead"])
+    assert result.returncode == 127
+    assert "cannot execute 'no-such-command-bulkhead'" in result.stderr
+
+
+def test_two_sandboxes_bind_same_tcp_port_and_unix_socket_at_once(tmp_path):
+    code = textwrap.dedent("""
+        import socket, time
+        tcp = socket.socket(); tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        tcp.bind(("127.0.0.1", 8000)); tcp.listen()
+        unix = socket.socket(socket.AF_UNIX); unix.bind("/tmp/bulkhead-test.sock"); unix.listen()
+        time.sleep(1.5)
+        print("bound")
+    """)
+    procs = [subprocess.Popen([BULKHEAD, "exec", "--", PYTHON, "-c", code], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert out.strip() == "bound"
+
+
+def test_private_tmp_each_sandbox_sees_only_its_own(tmp_path):
+    marker = f"/tmp/bulkhead-x-{uuid.uuid4().hex}"
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        assert not os.path.exists({marker!r}), "saw another sandbox's or the host's file"
+        open({marker!r}, "w").write(sys.argv[1]); time.sleep(1)
+        assert open({marker!r}).read() == sys.argv[1]
+        print("ok")
+    """)
+    procs = [subprocess.Popen([BULKHEAD, "exec", "--", PYTHON, "-c", code, str(i)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.strip() == "ok", err
+    assert not os.path.exists(marker)
+
+
+def test_writes_to_cwd_and_home_stay_in_the_sandbox(tmp_path):
+    project = tmp_path / "project"
+    home = tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    (project / "existing.txt").write_text("original")
+    result = run_exec(["sh", "-c", "echo changed > existing.txt && echo new > created.txt && "
+                       "echo h > $HOME/dotfile && cat existing.txt"],
+                      cwd=project, env={**os.environ, "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "changed"
+    assert (project / "existing.txt").read_text() == "original"
+    assert not (project / "created.txt").exists()
+    assert not (home / "dotfile").exists()
+
+
+def test_project_under_tmp_is_visible(tmp_path):
+    # tmp_path lives under /tmp, which the sandbox replaces with a private tmpfs.
+    assert str(tmp_path).startswith("/tmp/")
+    (tmp_path / "code.py").write_text("print('visible')")
+    result = run_exec([PYTHON, "code.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "visible"
+
+
+def test_python_package_installed_under_home_still_imports(tmp_path):
+    home = tmp_path / "home"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = home / ".local" / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (site / "bulkhead_home_pkg.py").write_text("VALUE = 42\n")
+    result = run_exec([PYTHON, "-c", "import bulkhead_home_pkg; print(bulkhead_home_pkg.VALUE)"],
+                      cwd=tmp_path, env={**os.environ, "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+
+
+def test_host_loopback_server_is_unreachable(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        code = textwrap.dedent(f"""
+            import socket
+            s = socket.socket(); s.settimeout(3)
+            try:
+                s.connect(("127.0.0.1", {port})); print("reached")
+            except OSError as e:
+                print("refused", e.errno)
+        """)
+        result = sandbox_python(code, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("refused")
+    finally:
+        server.close()
+
+
+def test_hostname_is_the_sandbox_name():
+    result = run_exec(["hostname"], extra=["--name", "gw7"])
+    assert result.stdout.strip() == "gw7"
+
+
+def test_leftover_processes_die_with_the_sandbox():
+    token = f"{time.time() % 1000:.4f}"
+    result = run_exec(["sh", "-c", f"sleep 3{token} & sleep 3{token} & echo started"])
+    assert result.returncode == 0
+    time.sleep(0.3)
+    assert not _processes_with(f"3{token}")
+
+
+def test_memory_hog_is_oom_killed_and_reported():
+    result = sandbox_python("b = []\nfor _ in range(32): b.append(bytearray(64 << 20))",
+                            extra=["--memory", "128M"])
+    assert result.returncode == 121, result.stderr
+    assert "OOM: memory limit 128.0 MiB" in result.stderr
+
+
+def test_fork_loop_stops_at_the_pids_limit():
+    code = textwrap.dedent("""
+        import os, sys, time
+        for i in range(500):
+            try:
+                if os.fork() == 0:
+                    time.sleep(3); os._exit(0)
+            except OSError as e:
+                print("refused at", i, e.errno); sys.exit(3)
+        print("never refused")
+    """)
+    result = sandbox_python(code, extra=["--pids", "32"])
+    assert "refused at" in result.stdout
+    assert result.returncode == 122
+    assert "PIDS: pids limit 32 reached" in result.stderr
+
+
+def test_open_fails_at_the_nofile_limit():
+    code = textwrap.dedent("""
+        files = []
+        try:
+            for _ in range(1000): files.append(open("/dev/null"))
+        except OSError as e:
+            print(len(files), e.errno)
+    """)
+    result = sandbox_python(code, extra=["--nofile", "64"])
+    count, errno_value = result.stdout.split()
+    assert int(count) < 64 and int(errno_value) == 24  # EMFILE
+
+
+def test_dangerous_syscalls_fail_with_eperm():
+    code = textwrap.dedent("""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        def errno_of(rc):
+            return ctypes.get_errno() if rc == -1 else 0
+        results = {
+            "mount": errno_of(libc.mount(b"none", b"/mnt", b"tmpfs", 0, None)),
+            "ptrace": errno_of(libc.ptrace(16, os.getppid(), None, None)),   # PTRACE_ATTACH
+            "bpf": errno_of(libc.syscall(321, 0, None, 0)),                  # x86_64 bpf
+            "keyctl": errno_of(libc.syscall(250, 0, 0, 0, 0, 0)),            # x86_64 keyctl
+            "unshare": errno_of(libc.unshare(0x40000000)),                    # CLONE_NEWNET
+        }
+        print(" ".join(f"{k}={v}" for k, v in results.items()))
+    """)
+    result = sandbox_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["mount=1", "ptrace=1", "bpf=1", "keyctl=1", "unshare=1"]
+
+
+def test_no_capabilities_and_no_new_privs():
+    result = run_exec(["grep", "-E", "^(CapEff|CapPrm|CapBnd|NoNewPrivs):", "/proc/self/status"])
+    fields = dict(line.split(":\t") for line in result.stdout.strip().splitlines())
+    assert fields == {"CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+                      "CapBnd": "0000000000000000", "NoNewPrivs": "1"}
+
+
+def test_timeout_kills_the_sandbox():
+    start = time.monotonic()
+    result = run_exec(["sleep", "30"], extra=["--timeout", "1s"])
+    assert result.returncode == 124
+    assert "TO: wall time limit 1s" in result.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_sigkill_of_supervisor_leaves_no_process(tmp_path):
+    token = f"{time.time() % 1000:.4f}"
+    proc = subprocess.Popen([BULKHEAD, "exec", "--", "sh", "-c",
+                             f"sleep 4{token} & sleep 4{token}"], cwd=tmp_path)
+    deadline = time.monotonic() + 10
+    while not _processes_with(f"4{token}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(f"4{token}")
+    proc.kill()
+    proc.wait()
+    time.sleep(0.3)
+    assert not _processes_with(f"4{token}")
+    # The killed run's cgroups are removed by the next start.
+    run_exec(["/bin/true"])
+
+
+def test_rootless_runs_and_reports_missing_cgroups():
+    # A directory uid 65534 can reach (pytest's tmp_path is private to root).
+    tmp_path = tempfile.mkdtemp(prefix="bulkhead-rootless-", dir="/tmp")
+    os.chmod(tmp_path, 0o777)
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             BULKHEAD, "exec", "--", "sh", "-c", "id -u; hostname"],
+                            cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=60)
+    os.rmdir(tmp_path)
+    if "cannot create a user namespace" in result.stderr:
+        pytest.skip("unprivileged user namespaces are blocked on this kernel")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["65534", "sandbox"]
+    assert "not isolated: cgroups" in result.stderr
+
+
+def test_bad_profile_names_file_and_json_path(tmp_path):
+    profile = tmp_path / "bad.json"
+    profile.write_text('{"limits": {"memory": true}}')
+    result = run_exec(["/bin/true"], extra=["--profile", str(profile)])
+    assert result.returncode == 125
+    assert f"{profile}: $.limits.memory:" in result.stderr
+
+
+def test_bad_option_value_is_named():
+    result = run_exec(["/bin/true"], extra=["--memory", "lots"])
+    assert result.returncode == 125
+    assert "--memory: expected a size" in result.stderr
+
+
+def test_doctor_explains_this_machine():
+    result = subprocess.run([BULKHEAD, "doctor"], capture_output=True, text=True, timeout=60)
+    assert "namespaces" in result.stdout and "cgroups" in result.stdout
+    assert "sandbox runs /bin/true" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def _processes_with(token):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        if token in cmdline and "sleep" in cmdline and "sh\0-c" not in cmdline:
+            found.append(pid)
+    return found

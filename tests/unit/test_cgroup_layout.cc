@@ -1,0 +1,81 @@
+// cgroup layout detection on v1, v2 and hybrid hosts, and the per-version controller files.
+#include <gtest/gtest.h>
+
+#include "sandbox/cgroup.h"
+
+namespace bulkhead::sandbox {
+namespace {
+
+const char* kV1MountInfo =
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+const char* kV1Cgroup = "8:pids:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+TEST(CgroupLayout, HybridHostUsesV1ControllersUnderOwnGroup) {
+  auto layout = parse_cgroup_layout(kV1MountInfo, kV1Cgroup, [](const std::string&) { return ""; });
+  ASSERT_TRUE(layout.memory && layout.cpu && layout.pids);
+  EXPECT_EQ(layout.memory->version, CgroupVersion::V1);
+  EXPECT_EQ(layout.memory->own_dir, "/sys/fs/cgroup/memory/process_api/abc");
+  EXPECT_EQ(layout.pids->own_dir, "/sys/fs/cgroup/pids");
+  EXPECT_EQ(layout.mode(), "hybrid");
+}
+
+TEST(CgroupLayout, PureV2TakesControllersListedForOwnGroup) {
+  const char* mountinfo = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+  const char* cgroup = "0::/user.slice/user-1000.slice/session-2.scope\n";
+  std::string asked;
+  auto layout = parse_cgroup_layout(mountinfo, cgroup, [&](const std::string& dir) {
+    asked = dir;
+    return std::string("cpuset cpu io memory pids\n");
+  });
+  EXPECT_EQ(asked, "/sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope");
+  ASSERT_TRUE(layout.memory && layout.cpu && layout.pids);
+  EXPECT_EQ(layout.memory->version, CgroupVersion::V2);
+  EXPECT_EQ(layout.mode(), "v2");
+}
+
+TEST(CgroupLayout, V2WithoutDelegatedControllersHasNone) {
+  const char* mountinfo = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+  auto layout = parse_cgroup_layout(mountinfo, "0::/docker/x\n", [](const std::string&) {
+    return std::string("");
+  });
+  EXPECT_FALSE(layout.memory || layout.cpu || layout.pids);
+  EXPECT_EQ(layout.mode(), "v2");
+}
+
+TEST(CgroupLayout, CgroupNamespaceRootIsStripped) {
+  // Inside a container the mount's root is the container's cgroup.
+  const char* mountinfo = "30 23 0:26 /docker/x /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+  auto layout = parse_cgroup_layout(mountinfo, "0::/docker/x/inner\n",
+                                    [](const std::string&) { return std::string("memory pids"); });
+  ASSERT_TRUE(layout.memory);
+  EXPECT_EQ(layout.memory->own_dir, "/sys/fs/cgroup/inner");
+}
+
+TEST(CgroupLayout, NothingMountedMeansNone) {
+  auto layout = parse_cgroup_layout("", "", [](const std::string&) { return ""; });
+  EXPECT_EQ(layout.mode(), "none");
+}
+
+TEST(CgroupControllers, V1AndV2NameTheirOwnFiles) {
+  auto v1 = make_memory_controller(CgroupVersion::V1)->limit(64 << 20);
+  ASSERT_EQ(v1.size(), 1u);
+  EXPECT_EQ(v1[0].file, "memory.limit_in_bytes");
+  EXPECT_EQ(v1[0].value, "67108864");
+  auto v2 = make_memory_controller(CgroupVersion::V2)->limit(64 << 20);
+  EXPECT_EQ(v2[0].file, "memory.max");
+  EXPECT_EQ(v2[1].file, "memory.swap.max");
+  auto cpu_v1 = make_cpu_controller(CgroupVersion::V1)->quota(1.5);
+  EXPECT_EQ(cpu_v1[1].file, "cpu.cfs_quota_us");
+  EXPECT_EQ(cpu_v1[1].value, "150000");
+  auto cpu_v2 = make_cpu_controller(CgroupVersion::V2)->quota(1.5);
+  EXPECT_EQ(cpu_v2[0].file, "cpu.max");
+  EXPECT_EQ(cpu_v2[0].value, "150000 100000");
+  EXPECT_EQ(make_pids_controller(CgroupVersion::V2)->max(64)[0].file, "pids.max");
+}
+
+}  // namespace
+}  // namespace bulkhead::sandbox
