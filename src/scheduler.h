@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,9 +41,31 @@ class Scheduler {
   void stop();
   bool stopped() const;
 
-  bool all_handed_out() const;              // nothing left in the queue
-  std::size_t held(int worker) const;       // handed to `worker`, not finished yet
+  bool all_handed_out() const;                        // nothing left in the queue
+  std::size_t held(int worker) const;                 // handed to `worker`, not finished yet
   std::vector<std::size_t> never_handed_out() const;  // queue contents (for not-run reporting)
+
+ private:
+  enum class State : std::uint8_t { Queued, Held, Done };
+  struct Worker {
+    std::size_t held = 0;           // indices handed out, not finished
+    std::deque<std::size_t> units;  // unit ids handed out, oldest first (some may be done)
+  };
+
+  std::size_t batch_target() const;                        // tests to hand out in one refill
+  void check_worker(int worker) const;                     // throws std::out_of_range
+  std::size_t add_unit(std::vector<std::size_t> indices);  // returns its id
+
+  std::vector<ScheduledItem> items_;
+  std::vector<std::vector<std::size_t>> units_;  // unit id -> indices (requeues add new units)
+  std::vector<std::size_t> unit_left_;           // unit id -> indices not finished yet
+  std::vector<std::size_t> unit_of_;             // index -> unit id it currently belongs to
+  std::vector<State> state_;                     // index -> state
+  std::vector<int> owner_;                       // index -> worker holding it, or -1
+  std::deque<std::size_t> queue_;                // unit ids not handed out, front first
+  std::size_t queued_tests_ = 0;                 // indices in `queue_`
+  std::vector<Worker> workers_;
+  bool stopped_ = false;
 };
 
 }  // namespace bulkhead

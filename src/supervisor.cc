@@ -1,0 +1,806 @@
+// The run's event loop (see supervisor.h): worker lifecycle, test hand-out, deadlines, and
+// turning every way a worker can end into exactly one result per collected test.
+#include "src/supervisor.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <unordered_set>
+
+#include "sandbox/error.h"
+#include "sandbox/fd.h"
+#include "src/outcome.h"
+
+namespace bulkhead {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What an epoll event belongs to, packed into its 64-bit tag.
+enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd };
+
+uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
+  return (static_cast<uint64_t>(slot) << 40) | (static_cast<uint64_t>(generation) << 8) |
+         static_cast<uint64_t>(source);
+}
+
+std::string format_seconds(double seconds) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", seconds);
+  return std::string(buffer) + "s";
+}
+
+std::string mebibytes(uint64_t bytes) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buffer;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  const char* description = strsignal(sig);
+  std::string name = abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+  if (description) name += std::string(" (") + description + ")";
+  return name;
+}
+
+std::optional<double> parse_timeout_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(value > 0)) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+struct Supervisor::Slot {
+  std::unique_ptr<WorkerProcess> worker;
+  int incarnations = 0;      // workers started in this slot so far
+  uint32_t generation = 0;   // tags epoll events of the current worker
+  bool collected = false;
+  bool shutdown_sent = false;
+  bool done = false;
+  bool retired = false;      // never restarted (beyond the test count, or the run ends)
+  std::optional<std::size_t> running;
+  double running_wall_start = 0;
+  Clock::time_point running_since;
+  std::optional<double> marker_timeout_s;
+  std::optional<double> running_limit_s;
+  std::optional<Clock::time_point> deadline;
+  bool timeout_fired = false;
+  std::optional<Clock::time_point> kill_at;
+  std::optional<Clock::time_point> exit_by;
+  bool protocol_broken = false;
+  std::string protocol_error;
+  std::string live_stdout, live_stderr;
+};
+
+class Supervisor::Loop {
+ public:
+  Loop(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,
+       Terminal& terminal)
+      : sandbox_(sandbox),
+        launch_(std::move(launch)),
+        settings_(std::move(settings)),
+        terminal_(terminal),
+        slots_(static_cast<std::size_t>(settings_.workers)) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &signals, &saved_mask_) != 0) throw_errno("sigprocmask");
+    signal_fd_.reset(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd_) throw_errno("signalfd");
+    timer_fd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timer_fd_) throw_errno("timerfd_create");
+    epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_fd_) throw_errno("epoll_create1");
+    watch(signal_fd_.get(), EPOLLIN, tag(Source::Signal));
+    watch(timer_fd_.get(), EPOLLIN, tag(Source::Timer));
+  }
+
+  ~Loop() {
+    slots_.clear();  // kills and reaps every worker still alive
+    sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+  }
+
+  RunResult run() {
+    start_time_ = Clock::now();
+    if (settings_.session_timeout_s) {
+      session_deadline_ = start_time_ + std::chrono::duration_cast<Clock::duration>(
+                                            Seconds(*settings_.session_timeout_s));
+    }
+    for (int slot = 0; slot < settings_.workers; ++slot) start_worker(slot);
+    while (live_workers() > 0) {
+      arm_timer();
+      epoll_event events[64];
+      const int ready = epoll_wait(epoll_fd_.get(), events, 64, -1);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("epoll_wait");
+      }
+      for (int i = 0; i < ready; ++i) dispatch(events[i]);
+      check_deadlines();
+    }
+    return finish();
+  }
+
+ private:
+  // -- plumbing ---------------------------------------------------------------------------
+
+  void watch(int fd, uint32_t events, uint64_t data) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = data;
+    if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) != 0) throw_errno("epoll_ctl(ADD)");
+  }
+
+  void rewatch(int fd, uint32_t events, uint64_t data) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = data;
+    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event);
+  }
+
+  void unwatch(int fd) {
+    if (fd >= 0) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  }
+
+  int live_workers() const {
+    int count = 0;
+    for (const Slot& slot : slots_) count += slot.worker != nullptr;
+    return count;
+  }
+
+  void send(int index, const std::string& line) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (!slot.worker) return;
+    if (slot.worker->send(line)) {
+      rewatch(slot.worker->channel_fd(), EPOLLIN | EPOLLOUT,
+              tag(Source::Channel, index, slot.generation));
+    }
+  }
+
+  // -- worker lifecycle --------------------------------------------------------------------
+
+  void start_worker(int index) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    const int incarnations = slot.incarnations;
+    const uint32_t generation = slot.generation + 1;
+    slot = Slot();
+    slot.incarnations = incarnations;
+    slot.generation = generation;
+    try {
+      slot.worker = std::make_unique<WorkerProcess>(sandbox_, launch_, index, slot.incarnations);
+    } catch (const std::exception& error) {
+      slot.worker.reset();
+      slot.retired = true;
+      startup_failures_.push_back("gw" + std::to_string(index) + ": " + error.what());
+      if (live_workers() == 0 && !reference_) fatal_ = true;
+      return;
+    }
+    ++slot.incarnations;
+    WorkerProcess& worker = *slot.worker;
+    watch(worker.channel_fd(), EPOLLIN, tag(Source::Channel, index, slot.generation));
+    watch(worker.stdout_fd(), EPOLLIN, tag(Source::Stdout, index, slot.generation));
+    watch(worker.stderr_fd(), EPOLLIN, tag(Source::Stderr, index, slot.generation));
+    watch(worker.pidfd(), EPOLLIN, tag(Source::Pidfd, index, slot.generation));
+  }
+
+  void dispatch(const epoll_event& event) {
+    const auto source = static_cast<Source>(event.data.u64 & 0xff);
+    if (source == Source::Timer) {
+      uint64_t expirations = 0;
+      [[maybe_unused]] auto ignored = read(timer_fd_.get(), &expirations, sizeof expirations);
+      return;
+    }
+    if (source == Source::Signal) {
+      signalfd_siginfo info{};
+      while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
+        interrupt(static_cast<int>(info.ssi_signo));
+      }
+      return;
+    }
+    const int index = static_cast<int>(event.data.u64 >> 40);
+    const auto generation = static_cast<uint32_t>((event.data.u64 >> 8) & 0xffffffff);
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (!slot.worker || slot.generation != generation) return;  // a replaced worker's event
+    WorkerProcess& worker = *slot.worker;
+    switch (source) {
+      case Source::Channel:
+        if (event.events & EPOLLOUT) {
+          if (!worker.flush()) {
+            rewatch(worker.channel_fd(), EPOLLIN, tag(Source::Channel, index, generation));
+          }
+        }
+        if (event.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_channel(index);
+        break;
+      case Source::Stdout:
+      case Source::Stderr:
+        read_output(index, source == Source::Stdout ? 1 : 2);
+        break;
+      case Source::Pidfd:
+        worker_exited(index);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void read_channel(int index) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    WorkerProcess& worker = *slot.worker;
+    const int fd = worker.channel_fd();
+    try {
+      const bool open = worker.read_channel([&](std::string_view line) {
+        if (slot.protocol_broken || line.empty()) return;
+        try {
+          handle_event(index, protocol::decode_event(line));
+        } catch (const protocol::ProtocolError& error) {
+          protocol_failure(index, error.what());
+        }
+      });
+      if (!open) unwatch(fd);
+    } catch (const protocol::ProtocolError& error) {
+      protocol_failure(index, error.what());
+    }
+  }
+
+  void protocol_failure(int index, const std::string& what) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (slot.protocol_broken) return;
+    slot.protocol_broken = true;
+    slot.protocol_error = "protocol error from " + slot.worker->name() + ": " + what;
+    internal_errors_.push_back(slot.protocol_error);
+    slot.worker->child().kill();
+  }
+
+  void read_output(int index, int stream) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    WorkerProcess& worker = *slot.worker;
+    const int fd = stream == 1 ? worker.stdout_fd() : worker.stderr_fd();
+    std::function<void(std::string_view)> live;
+    if (settings_.live_output) {
+      std::string& pending = stream == 1 ? slot.live_stdout : slot.live_stderr;
+      live = [this, &pending, &worker](std::string_view data) {
+        terminal_.worker_output(worker.name(), data, pending);
+      };
+    }
+    if (!worker.read_output(stream, live)) unwatch(fd);
+  }
+
+  // -- events from a worker ----------------------------------------------------------------
+
+  void handle_event(int index, protocol::Event event) {
+    std::visit([&](auto& typed) { on(index, typed); }, event);
+  }
+
+  void on(int index, protocol::CollectedEvent& event) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (!reference_) {
+      reference_name_ = slot.worker->name();
+      adopt_collection(std::move(event));
+    } else if (!same_collection(index, event)) {
+      return;
+    }
+    slot.collected = true;
+    if (!scheduler_ || index >= active_workers_) {
+      send(index, protocol::encode_shutdown());
+      slot.shutdown_sent = true;
+      slot.retired = true;
+      return;
+    }
+    refill(index);
+  }
+
+  void adopt_collection(protocol::CollectedEvent event) {
+    reference_ = std::move(event);
+    const auto& items = reference_->items;
+    terminal_.use_settings(reference_->settings);
+    std::size_t collect_errors = 0;
+    for (const auto& report : reference_->collect_reports) {
+      if (phase_category(report.report.phase) == "error") ++collect_errors;
+    }
+    terminal_.collected(items.size(), reference_->deselected, collect_errors);
+    records_.resize(items.size());
+    displays_.resize(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      records_[i].index = i;
+      records_[i].nodeid = items[i].nodeid;
+    }
+    maxfail_ = reference_->settings.maxfail;
+    if (collect_errors > 0 && !reference_->settings.continue_on_collection_errors) {
+      stop_reason_ = "Interrupted: " + std::to_string(collect_errors) +
+                     (collect_errors == 1 ? " error" : " errors") + " during collection";
+      exit_override_ = 2;
+      return;
+    }
+    if (items.empty()) return;
+    active_workers_ = std::min<int>(settings_.workers, static_cast<int>(items.size()));
+    std::vector<ScheduledItem> scheduled;
+    scheduled.reserve(items.size());
+    for (const auto& item : items) scheduled.push_back({item.nodeid, item.group});
+    scheduler_.emplace(settings_.dist, std::move(scheduled), active_workers_);
+    // Slots beyond the test count are not needed; those still starting are told on collect.
+    for (int i = active_workers_; i < settings_.workers; ++i) {
+      slots_[static_cast<std::size_t>(i)].retired = true;
+    }
+  }
+
+  bool same_collection(int index, const protocol::CollectedEvent& event) {
+    const auto& expected = reference_->items;
+    bool same = expected.size() == event.items.size();
+    for (std::size_t i = 0; same && i < expected.size(); ++i) {
+      same = expected[i].nodeid == event.items[i].nodeid;
+    }
+    if (same) return true;
+    std::unordered_set<std::string> theirs, ours;
+    for (const auto& item : event.items) theirs.insert(item.nodeid);
+    for (const auto& item : expected) ours.insert(item.nodeid);
+    std::string diff;
+    int shown = 0;
+    for (const auto& item : expected) {
+      if (!theirs.count(item.nodeid) && shown++ < 10) diff += "\n  - " + item.nodeid;
+    }
+    for (const auto& item : event.items) {
+      if (!ours.count(item.nodeid) && shown++ < 10) diff += "\n  + " + item.nodeid;
+    }
+    if (diff.empty()) diff = "\n  (same tests, different order)";
+    mismatch_ = "Different tests were collected between " + reference_worker_name() + " and gw" +
+                std::to_string(index) + " (" + std::to_string(expected.size()) + " vs " +
+                std::to_string(event.items.size()) + " items). The difference is:" + diff;
+    exit_override_ = kExitCollectionMismatch;
+    stop_everything();
+    return false;
+  }
+
+  std::string reference_worker_name() const { return reference_name_.empty() ? "gw0" : reference_name_; }
+
+  void on(int index, protocol::StartEvent& event) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (!reference_ || event.index >= records_.size()) {
+      protocol_failure(index, "start of unknown test index " + std::to_string(event.index));
+      return;
+    }
+    slot.running = event.index;
+    slot.running_since = Clock::now();
+    slot.running_wall_start = wall_now();
+    slot.marker_timeout_s = event.timeout_s;
+    slot.timeout_fired = false;
+    slot.kill_at.reset();
+    std::optional<double> limit = event.timeout_s;
+    if (!limit) limit = settings_.test_timeout_s;
+    if (!limit) limit = parse_timeout_text(reference_->settings.ini_timeout);
+    set_limit(slot, limit);
+    records_[event.index].worker = slot.worker->name();
+  }
+
+  void set_limit(Slot& slot, std::optional<double> limit) {
+    if (limit && *limit <= 0) limit.reset();  // 0 disables, as in pytest-timeout
+    slot.running_limit_s = limit;
+    slot.deadline.reset();
+    if (limit) {
+      slot.deadline =
+          slot.running_since + std::chrono::duration_cast<Clock::duration>(Seconds(*limit));
+    }
+  }
+
+  void on(int index, protocol::TimeoutEvent& event) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    // pytest-timeout's value counts only when neither the marker nor bulkhead set one.
+    if (slot.running != event.index || slot.marker_timeout_s || settings_.test_timeout_s) return;
+    set_limit(slot, event.seconds);
+  }
+
+  void on(int index, protocol::ReportEvent& event) {
+    if (!event.index || *event.index >= records_.size()) return;
+    TestRecord& record = records_[*event.index];
+    const PhaseReport& phase = event.report.phase;
+    const bool counts_as_failure = phase.outcome == "failed" && phase.wasxfail.empty();
+    record.worker = slots_[static_cast<std::size_t>(index)].worker->name();
+    record.phases.push_back(std::move(event.report.phase));
+    displays_[*event.index].push_back(std::move(event.report.display));
+    if (counts_as_failure) count_failure();
+  }
+
+  void on(int index, protocol::FinishedEvent& event) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (event.index >= records_.size()) return;
+    if (slot.running == event.index) {
+      slot.running.reset();
+      slot.deadline.reset();
+      slot.kill_at.reset();  // it finished before the kill: let it live
+      slot.timeout_fired = false;
+    }
+    test_ended(event.index);
+    if (scheduler_ && index < active_workers_) scheduler_->on_finished(index, event.index);
+    refill(index);
+  }
+
+  void on(int, protocol::WarningEvent& event) {
+    warnings_.push_back({std::move(event.nodeid), std::move(event.message)});
+  }
+
+  void on(int index, protocol::InternalErrorEvent& event) {
+    internal_errors_.push_back("gw" + std::to_string(index) + ": " + event.text);
+  }
+
+  void on(int index, protocol::DoneEvent&) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    slot.done = true;
+    slot.exit_by = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      Seconds(settings_.exit_grace_s));
+  }
+
+  // -- scheduling ----------------------------------------------------------------------------
+
+  void refill(int index) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (!slot.worker || !slot.collected || slot.shutdown_sent || !scheduler_ ||
+        index >= active_workers_) {
+      return;
+    }
+    // The worker runs a test only once it knows the next one (or that none will come), so it
+    // must hold at least two, or be told there is no more.
+    std::vector<std::size_t> batch;
+    while (!scheduler_->stopped() && scheduler_->held(index) < 2) {
+      const std::vector<std::size_t> more = scheduler_->next_batch(index);
+      if (more.empty()) break;
+      batch.insert(batch.end(), more.begin(), more.end());
+    }
+    if (!batch.empty()) send(index, protocol::encode_run(batch));
+    if (scheduler_->stopped() || scheduler_->all_handed_out()) {
+      send(index, protocol::encode_shutdown());
+      slot.shutdown_sent = true;
+    }
+  }
+
+  void test_ended(std::size_t index) {
+    TestRecord& record = records_[index];
+    if (record.finished && counted_.count(index)) return;
+    record.finished = true;
+    counted_.insert(index);
+    finish_order_.push_back(index);
+    terminal_.test_finished(record, counted_.size(), records_.size());
+  }
+
+  void count_failure() {
+    ++failures_;
+    if (maxfail_ > 0 && failures_ >= maxfail_ && stop_reason_.empty()) {
+      stop_reason_ = "stopping after " + std::to_string(failures_) + " failures";
+      stopped_by_maxfail_ = true;
+      if (scheduler_) scheduler_->stop();
+      for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+        Slot& slot = slots_[static_cast<std::size_t>(i)];
+        if (!slot.worker) continue;
+        send(i, protocol::encode_stop());
+        slot.shutdown_sent = true;
+        slot.retired = true;
+      }
+    }
+  }
+
+  // Ends the run now: no more hand-outs, every sandbox killed.
+  void stop_everything() {
+    if (scheduler_) scheduler_->stop();
+    for (Slot& slot : slots_) {
+      slot.retired = true;
+      if (slot.worker) slot.worker->child().kill();
+    }
+  }
+
+  void interrupt(int sig) {
+    if (interrupted_) return;
+    interrupted_ = true;
+    not_run_reason_ = std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM");
+    stop_reason_ = sig == SIGINT ? "KeyboardInterrupt" : "Terminated (SIGTERM)";
+    exit_override_ = 2;
+    stop_everything();
+  }
+
+  // -- time --------------------------------------------------------------------------------
+
+  void arm_timer() {
+    std::optional<Clock::time_point> next = session_deadline_;
+    auto consider = [&next](const std::optional<Clock::time_point>& when) {
+      if (when && (!next || *when < *next)) next = when;
+    };
+    for (const Slot& slot : slots_) {
+      if (!slot.worker) continue;
+      if (!slot.timeout_fired) consider(slot.deadline);
+      consider(slot.kill_at);
+      consider(slot.exit_by);
+    }
+    itimerspec spec{};
+    if (next) {
+      auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
+      if (left.count() < 1000) left = std::chrono::nanoseconds(1000);
+      spec.it_value.tv_sec = static_cast<time_t>(left.count() / 1000000000);
+      spec.it_value.tv_nsec = static_cast<long>(left.count() % 1000000000);
+    }
+    timerfd_settime(timer_fd_.get(), 0, &spec, nullptr);
+  }
+
+  void check_deadlines() {
+    const auto now = Clock::now();
+    if (session_deadline_ && now >= *session_deadline_ && !session_expired_) {
+      session_expired_ = true;
+      stop_reason_ = "session timeout of " + format_seconds(*settings_.session_timeout_s) +
+                     " reached (--session-timeout)";
+      not_run_reason_ = "session timeout of " + format_seconds(*settings_.session_timeout_s) +
+                        " reached before it ran";
+      exit_override_ = 2;
+      stop_everything();
+      return;
+    }
+    for (Slot& slot : slots_) {
+      if (!slot.worker) continue;
+      if (slot.deadline && !slot.timeout_fired && now >= *slot.deadline && slot.running) {
+        // Ask for the Python stacks (faulthandler on SIGUSR1), then kill after a grace.
+        slot.timeout_fired = true;
+        slot.worker->child().signal(SIGUSR1);
+        slot.kill_at = now + std::chrono::duration_cast<Clock::duration>(
+                                 Seconds(settings_.stack_dump_grace_s));
+      }
+      if (slot.kill_at && now >= *slot.kill_at) {
+        slot.kill_at.reset();
+        slot.worker->child().kill();
+      }
+      if (slot.exit_by && now >= *slot.exit_by) {
+        slot.exit_by.reset();
+        slot.worker->child().kill();
+      }
+    }
+  }
+
+  // -- a worker ended ------------------------------------------------------------------------
+
+  void worker_exited(int index) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    // Everything it wrote before dying is still buffered: take it first.
+    if (slot.worker->channel_fd() >= 0) read_channel(index);
+    if (slot.worker->stdout_fd() >= 0) read_output(index, 1);
+    if (slot.worker->stderr_fd() >= 0) read_output(index, 2);
+    const sandbox::ExitInfo info = slot.worker->child().wait();
+    for (std::string* pending : {&slot.live_stdout, &slot.live_stderr}) {
+      if (!pending->empty()) terminal_.worker_output(slot.worker->name(), "\n", *pending);
+    }
+
+    if (!slot.collected && !reference_) {
+      // Died before the first collection anywhere: a broken command line, conftest or env.
+      startup_failures_.push_back(describe_exit(slot, info) + "\n" + slot.worker->stderr_tail());
+      if (info.exited && info.exit_code >= 1 && info.exit_code <= 5) {
+        startup_exit_code_ = info.exit_code;
+      }
+      slot.retired = true;
+      release(index);
+      if (live_workers() == 0) fatal_ = true;
+      return;
+    }
+
+    const std::optional<std::size_t> lost = slot.running;
+    if (lost) end_running_test(slot, info);
+    if (scheduler_ && index < active_workers_) scheduler_->on_worker_lost(index, lost);
+    const bool clean = slot.done && !slot.protocol_broken;
+    release(index);
+    if (clean || slot.retired) return;
+    if (!scheduler_ || scheduler_->stopped() || interrupted_ || session_expired_) return;
+    if (scheduler_->all_handed_out()) return;  // its held tests went back to the queue
+    if (restarts_ < settings_.max_worker_restart) {
+      ++restarts_;
+      start_worker(index);
+    } else if (not_run_reason_.empty()) {
+      not_run_reason_ = "worker restarts exhausted (--max-worker-restart " +
+                        std::to_string(settings_.max_worker_restart) + ")";
+    }
+  }
+
+  void release(int index) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    slot.worker.reset();  // closes its fds (leaving the epoll set) and reaps the sandbox
+    slot.running.reset();
+    slot.deadline.reset();
+    slot.kill_at.reset();
+    slot.exit_by.reset();
+  }
+
+  std::string describe_exit(const Slot& slot, const sandbox::ExitInfo& info) const {
+    const std::string& name = slot.worker->name();
+    if (!info.setup_error.empty()) return "worker " + name + " failed to start: " + info.setup_error;
+    if (info.signaled) return "worker " + name + " killed by " + signal_name(info.term_signal);
+    return "worker " + name + " exited with status " + std::to_string(info.exit_code);
+  }
+
+  // The worker died (or was killed) while running a test: record why, once.
+  void end_running_test(Slot& slot, const sandbox::ExitInfo& info) {
+    const std::size_t index = *slot.running;
+    TestRecord& record = records_[index];
+    if (counted_.count(index)) return;
+    const double duration =
+        std::chrono::duration_cast<Seconds>(Clock::now() - slot.running_since).count();
+    WorkerProcess& worker = *slot.worker;
+    const std::string log_note = "\n(full worker log: " + worker.log_path() + ")";
+    if (interrupted_) {
+      record_cause(record, Cause::NotRun, not_run_reason_);
+    } else if (slot.timeout_fired || session_expired_) {
+      const double limit = session_expired_ && !slot.timeout_fired
+                               ? *settings_.session_timeout_s
+                               : slot.running_limit_s.value_or(0);
+      const std::string message =
+          session_expired_ && !slot.timeout_fired
+              ? "Timeout: session timeout of " + format_seconds(limit) + " reached"
+              : "Timeout: test exceeded " + format_seconds(limit);
+      std::string stacks = worker.read_stacks();
+      if (stacks.empty()) stacks = "(no Python stack: the worker did not answer SIGUSR1)\n";
+      record_cause(record, Cause::Timeout, message,
+                   message + "\n\nPython stacks of " + worker.name() + " at the deadline:\n" +
+                       stacks + log_note,
+                   slot.running_wall_start, duration);
+    } else if (info.oom_killed) {
+      std::string message = "OOM: memory limit";
+      if (info.memory_limit_bytes) message += " " + mebibytes(info.memory_limit_bytes);
+      message += " exceeded";
+      if (info.memory_peak_bytes) message += " (peak " + mebibytes(info.memory_peak_bytes) + ")";
+      record_cause(record, Cause::OOM, message,
+                   message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" +
+                       worker.stderr_tail() + log_note,
+                   slot.running_wall_start, duration);
+    } else {
+      std::string message = "Crash: " + describe_exit(slot, info);
+      if (info.pids_limit_hit) {
+        message += " (pids limit " + std::to_string(info.pids_limit) + " reached)";
+      }
+      if (slot.protocol_broken) message += " (" + slot.protocol_error + ")";
+      std::string tail = worker.stderr_tail();
+      if (tail.empty()) tail = "(nothing)\n";
+      std::string details =
+          message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" + tail;
+      if (!worker.channel_partial().empty()) {
+        details += "\n(the worker's last message was cut off mid-line)";
+      }
+      record_cause(record, Cause::Crash, message, details + log_note, slot.running_wall_start,
+                   duration);
+    }
+    record.worker = worker.name();
+    displays_[index].resize(record.phases.size());
+    if (record.cause != Cause::NotRun) count_failure();
+    test_ended(index);
+  }
+
+  // -- the end -------------------------------------------------------------------------------
+
+  RunResult finish() {
+    RunResult result;
+    if (reference_) {
+      result.worker_settings = reference_->settings;
+      result.pytest_version = reference_->settings.pytest_version;
+      result.python_version = reference_->settings.python_version;
+    }
+    // Tests that never ran: reported NotRun with the reason, unless -x/--maxfail stopped the
+    // run, where pytest reports exactly what ran.
+    std::vector<std::size_t> not_run;
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (!counted_.count(i)) not_run.push_back(i);
+    }
+    std::size_t not_run_shown = 0;
+    const bool collection_interrupted = exit_override_ == 2 && !interrupted_ && !session_expired_;
+    if (!stopped_by_maxfail_ && !collection_interrupted && !mismatch_.size()) {
+      const std::string reason =
+          not_run_reason_.empty() ? "its worker ended before running it" : not_run_reason_;
+      for (std::size_t index : not_run) {
+        record_cause(records_[index], Cause::NotRun, "not run: " + reason);
+        finish_order_.push_back(index);
+        ++not_run_shown;
+      }
+    }
+
+    if (!mismatch_.empty()) terminal_.line(mismatch_, "red");
+    if (fatal_ && !reference_) {
+      // Usually every worker fails the same way (a bad option): show each distinct text once.
+      std::vector<std::string> shown;
+      for (const std::string& failure : startup_failures_) {
+        const std::string text = failure.substr(failure.find('\n') + 1);
+        if (std::find(shown.begin(), shown.end(), text) != shown.end()) continue;
+        shown.push_back(text);
+        terminal_.line("bulkhead: " + failure, "red");
+      }
+    }
+
+    SummaryInput summary;
+    for (std::size_t index : finish_order_) {
+      summary.tests.push_back({&records_[index], &displays_[index]});
+    }
+    if (reference_) {
+      summary.collect_reports = reference_->collect_reports;
+      summary.deselected = reference_->deselected;
+    }
+    summary.warnings = warnings_;
+    summary.not_run_shown = not_run_shown;
+    summary.interrupted = stop_reason_;
+    summary.internal_errors = internal_errors_;
+    summary.duration_s = std::chrono::duration_cast<Seconds>(Clock::now() - start_time_).count();
+    if (reference_ || !internal_errors_.empty()) terminal_.summary(summary);
+
+    for (std::size_t index : finish_order_) result.records.push_back(records_[index]);
+    std::sort(result.records.begin(), result.records.end(),
+              [](const TestRecord& a, const TestRecord& b) { return a.index < b.index; });
+    result.exit_code = exit_code(not_run_shown);
+    return result;
+  }
+
+  int exit_code(std::size_t not_run_shown) const {
+    if (!reference_) return startup_exit_code_ ? startup_exit_code_ : 3;
+    if (exit_override_) return exit_override_;
+    if (!internal_errors_.empty()) return 3;
+    bool failed = false;
+    for (const TestRecord& record : records_) {
+      for (const PhaseReport& phase : record.phases) {
+        const std::string category = phase_category(phase);
+        failed |= category == "failed" || category == "error";
+      }
+    }
+    if (failed || not_run_shown > 0) return 1;
+    if (records_.empty()) return 5;
+    return 0;
+  }
+
+  sandbox::Sandbox& sandbox_;
+  WorkerLaunch launch_;
+  SupervisorSettings settings_;
+  Terminal& terminal_;
+  std::vector<Slot> slots_;
+  sigset_t saved_mask_{};
+  UniqueFd signal_fd_;
+  UniqueFd timer_fd_;
+  UniqueFd epoll_fd_;
+
+  Clock::time_point start_time_;
+  std::optional<Clock::time_point> session_deadline_;
+  std::optional<protocol::CollectedEvent> reference_;
+  std::string reference_name_;
+  std::optional<Scheduler> scheduler_;
+  int active_workers_ = 0;
+  std::vector<TestRecord> records_;
+  std::vector<std::vector<protocol::PhaseDisplay>> displays_;
+  std::unordered_set<std::size_t> counted_;
+  std::vector<std::size_t> finish_order_;
+  std::vector<WarningEntry> warnings_;
+  std::vector<std::string> internal_errors_;
+  std::vector<std::string> startup_failures_;
+  int startup_exit_code_ = 0;
+  int failures_ = 0;
+  int maxfail_ = 0;
+  int restarts_ = 0;
+  bool stopped_by_maxfail_ = false;
+  bool interrupted_ = false;
+  bool session_expired_ = false;
+  bool fatal_ = false;
+  int exit_override_ = 0;
+  std::string stop_reason_;
+  std::string not_run_reason_;
+  std::string mismatch_;
+};
+
+Supervisor::Supervisor(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,
+                       Terminal& terminal)
+    : loop_(std::make_unique<Loop>(sandbox, std::move(launch), std::move(settings), terminal)) {}
+
+Supervisor::~Supervisor() = default;
+
+RunResult Supervisor::run() { return loop_->run(); }
+
+}  // namespace bulkhead

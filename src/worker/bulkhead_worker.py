@@ -1,0 +1,385 @@
+"""bulkhead worker plugin, loaded with `-p bulkhead_worker` in each sandboxed pytest worker.
+
+Reports the collection, then runs the tests the supervisor sends over a dedicated channel fd
+(JSON lines both ways), streaming every report phase. Inert when BULKHEAD_WORKER is not set.
+"""
+
+import collections
+import faulthandler
+import fcntl
+import io
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+import pytest
+
+PROTOCOL_VERSION = 1
+# Channel fds are moved out of the way of the tests' own fd numbers and not inherited.
+_HIGH_FD_FLOOR = 200
+
+
+def _env_int(name, default):
+    try:
+        return int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+
+
+def _move_fd_high(fd):
+    """Returns a close-on-exec duplicate of `fd` at >= _HIGH_FD_FLOOR and closes `fd`."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD_FLOOR)
+    os.close(fd)
+    return high
+
+
+class Channel:
+    """JSON lines over one stream socket: events out, commands in."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self._inbox = bytearray()
+        self.closed = False
+
+    def send(self, message):
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+        data = text.encode("utf-8", "replace") + b"\n"
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def receive(self, block):
+        """Returns the next command (a dict), or None when none is ready (or the peer closed)."""
+        while True:
+            newline = self._inbox.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._inbox[:newline])
+                del self._inbox[: newline + 1]
+                if line.strip():
+                    return json.loads(line)
+                continue
+            if self.closed:
+                return None
+            if not block:
+                ready, _, _ = select.select([self.fd], [], [], 0)
+                if not ready:
+                    return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.closed = True
+                return None
+            self._inbox += chunk
+
+
+def _truncate_sections(sections, cap):
+    """Keeps at most `cap` bytes of captured output per report; counts the rest."""
+    kept = []
+    budget = cap
+    for name, content in sections:
+        raw = content.encode("utf-8", "replace")
+        if len(raw) <= budget:
+            kept.append([name, content])
+            budget -= len(raw)
+            continue
+        head = raw[: max(budget, 0)].decode("utf-8", "ignore")
+        dropped = len(raw) - len(head.encode("utf-8"))
+        kept.append([name, head + "\n[bulkhead: %d more bytes of output not kept]\n" % dropped])
+        budget = 0
+    return kept
+
+
+class _XdistCompatFixtures:
+    """worker_id / testrun_uid as pytest-xdist spells them, for when xdist is not installed."""
+
+    def __init__(self, worker, run_uid):
+        self._worker = worker
+        self._run_uid = run_uid
+
+    @pytest.fixture(scope="session")
+    def worker_id(self):
+        return self._worker
+
+    @pytest.fixture(scope="session")
+    def testrun_uid(self):
+        return self._run_uid
+
+
+class BulkheadWorker:
+    def __init__(self, config, channel, output_cap, columns, log_fd):
+        self.config = config
+        self.log_fd = log_fd
+        self.channel = channel
+        self.output_cap = output_cap
+        self.columns = columns
+        self.items = []
+        self.deselected = 0
+        self.collect_reports = []
+        self.current_index = None
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _writer(self, markup):
+        from _pytest._io import TerminalWriter
+
+        buffer = io.StringIO()
+        writer = TerminalWriter(file=buffer)
+        writer.hasmarkup = markup
+        own = self.config.get_terminal_writer()
+        writer.code_highlight = getattr(own, "code_highlight", False) if markup else False
+        writer.fullwidth = self.columns
+        return writer, buffer
+
+    def _render_longrepr(self, report, markup):
+        if self.config.option.tbstyle == "line":
+            try:
+                return str(report.longrepr.reprcrash)
+            except AttributeError:
+                return str(report.longrepr)[:50] if report.longrepr is not None else ""
+        writer, buffer = self._writer(markup)
+        report.toterminal(writer)
+        return buffer.getvalue()
+
+    def describe(self, report):
+        """One report phase: pytest's own serialisation plus what the supervisor prints."""
+        config = self.config
+        raw = config.hook.pytest_report_to_serializable(config=config, report=report)
+        raw.pop("sections", None)  # sent once, capped, below
+        category, letter, word = config.hook.pytest_report_teststatus(report=report, config=config)
+        if isinstance(word, tuple):
+            word = word[0]
+        duration = float(getattr(report, "duration", 0.0) or 0.0)
+        stop = float(getattr(report, "stop", 0.0) or 0.0) or time.time()
+        event = {
+            "when": report.when,
+            "outcome": report.outcome,
+            "category": category,
+            "letter": letter,
+            "word": word,
+            "duration": duration,
+            "start": stop - duration,
+            "stop": stop,
+            "head_line": report.head_line or "",
+            "sections": _truncate_sections(report.sections, self.output_cap),
+            "raw": raw,
+        }
+        if hasattr(report, "wasxfail"):
+            event["wasxfail"] = str(report.wasxfail)
+        longrepr = report.longrepr
+        if report.failed and longrepr is not None:
+            event["longrepr"] = self._render_longrepr(report, False)
+            if config.get_terminal_writer().hasmarkup:
+                event["longrepr_color"] = self._render_longrepr(report, True)
+            try:
+                event["message"] = str(longrepr.reprcrash.message)
+            except AttributeError:
+                text = str(longrepr).strip()
+                event["message"] = text.splitlines()[-1] if text else ""
+        elif report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+            path, lineno, reason = longrepr
+            reason = str(reason)
+            if reason.startswith("Skipped: "):
+                reason = reason[len("Skipped: ") :]
+            keywords = getattr(report, "keywords", {})
+            folded = report.when == "setup" and "skip" in keywords and "pytestmark" not in keywords
+            event["message"] = reason
+            event["skip_path"] = self._relative(path)
+            event["skip_lineno"] = None if folded else lineno
+        return event
+
+    def _relative(self, path):
+        from _pytest.pathlib import bestrelpath
+        from pathlib import Path
+
+        try:
+            return bestrelpath(self.config.invocation_params.dir, Path(path))
+        except Exception:
+            return str(path)
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session):
+        # pytest's own terminal output goes to the worker log, not the worker's stdout.
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        if self.log_fd < 0 or reporter is None:
+            return
+        from _pytest._io import TerminalWriter
+
+        log = open(_move_fd_high(self.log_fd), "w", buffering=1, encoding="utf-8", errors="replace")
+        markup = reporter._tw.hasmarkup
+        reporter._tw = TerminalWriter(file=log)
+        reporter._tw.hasmarkup = markup
+        reporter._tw.fullwidth = self.columns
+
+    def pytest_collectreport(self, report):
+        if report.failed or report.skipped:
+            event = self.describe(report)
+            event["nodeid"] = report.nodeid
+            self.collect_reports.append(event)
+
+    def pytest_deselected(self, items):
+        self.deselected += len(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        self.items = list(session.items)
+        option = self.config.option
+        self.channel.send(
+            {
+                "event": "collected",
+                "protocol": PROTOCOL_VERSION,
+                "pid": os.getpid(),
+                "items": [self._item_entry(item) for item in self.items],
+                "deselected": self.deselected,
+                "collect_reports": self.collect_reports,
+                "settings": {
+                    "tbstyle": option.tbstyle,
+                    "showcapture": option.showcapture,
+                    "reportchars": self._reportchars(),
+                    "verbose": option.verbose,
+                    "maxfail": option.maxfail,
+                    "capture": option.capture,
+                    "continue_on_collection_errors": option.continue_on_collection_errors,
+                    "color": self.config.get_terminal_writer().hasmarkup,
+                    "rootdir": str(self.config.rootpath),
+                    "ini_timeout": str(self.config.inicfg.get("timeout", "") or ""),
+                    "python": sys.version.split()[0],
+                    "pytest": pytest.__version__,
+                },
+            }
+        )
+
+    def _reportchars(self):
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "reportchars"):
+            return reporter.reportchars
+        return getattr(self.config.option, "reportchars", "fE")
+
+    @staticmethod
+    def _item_entry(item):
+        entry = {"nodeid": item.nodeid}
+        group = item.get_closest_marker("xdist_group")
+        if group is not None:
+            name = group.kwargs.get("name", group.args[0] if group.args else "")
+            entry["group"] = str(name)
+        return entry
+
+    @staticmethod
+    def _timeout_of(item):
+        marker = item.get_closest_marker("timeout")
+        if marker is None:
+            return None
+        value = marker.kwargs.get("timeout", marker.args[0] if marker.args else None)
+        try:
+            return float(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_timeout_set_timer(self, item, settings):
+        # pytest-timeout is loaded: the supervisor enforces its value; no timer in here.
+        seconds = getattr(settings, "timeout", None)
+        if seconds and self.current_index is not None:
+            self.channel.send({"event": "timeout", "index": self.current_index, "seconds": seconds})
+        return True
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_timeout_cancel_timer(self, item):
+        return True
+
+    def pytest_runtest_logreport(self, report):
+        event = self.describe(report)
+        event["event"] = "report"
+        event["index"] = self.current_index
+        self.channel.send(event)
+
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        from _pytest.warnings import warning_record_to_str
+
+        self.channel.send(
+            {
+                "event": "warning",
+                "when": when,
+                "nodeid": nodeid,
+                "message": warning_record_to_str(warning_message),
+            }
+        )
+
+    def pytest_internalerror(self, excrepr, excinfo):
+        self.channel.send({"event": "internal_error", "text": str(excrepr)})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        """Runs what the supervisor sends, one item at a time, holding one item back as
+        `nextitem` until more arrive or the supervisor says no more will."""
+        queue = collections.deque()
+        no_more = False
+        while True:
+            blocking = not no_more and len(queue) < 2
+            command = self.channel.receive(block=blocking)
+            while command is not None:
+                kind = command.get("cmd")
+                if kind == "run":
+                    queue.extend(command["indices"])
+                elif kind == "shutdown":
+                    no_more = True
+                elif kind == "stop":  # -x / maxfail / interrupt: drop what has not started
+                    queue.clear()
+                    no_more = True
+                command = self.channel.receive(block=False)
+            if self.channel.closed:
+                no_more = True
+            if len(queue) < 2 and not no_more:
+                continue
+            if not queue:
+                break
+            index = queue.popleft()
+            nextitem = self.items[queue[0]] if queue else None
+            self._run_one(index, nextitem)
+        self.channel.send({"event": "done"})
+        return True
+
+    def _run_one(self, index, nextitem):
+        item = self.items[index]
+        self.current_index = index
+        self.channel.send({"event": "start", "index": index, "timeout": self._timeout_of(item)})
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        self.channel.send({"event": "finished", "index": index})
+        self.current_index = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    worker = os.environ.get("BULKHEAD_WORKER")
+    if not worker:
+        return
+    config.addinivalue_line(
+        "markers", "timeout(seconds): per-test timeout, enforced by the bulkhead supervisor"
+    )
+    config.addinivalue_line("markers", "xdist_group(name): run these tests in one worker")
+    run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    count = _env_int("PYTEST_XDIST_WORKER_COUNT", 1)
+    # What pytest-xdist gives its workers, so worker_id/testrun_uid and plugins keyed on
+    # them (pytest-django's per-worker database, pytest-cov) behave as under xdist.
+    config.workerinput = {"workerid": worker, "workercount": count, "testrunuid": run_uid}
+    config.workeroutput = {}
+    if not config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistCompatFixtures(worker, run_uid), "bulkhead_xdist")
+
+    stacks_fd = _env_int("BULKHEAD_STACKS_FD", -1)
+    if stacks_fd >= 0:
+        stacks_fd = _move_fd_high(stacks_fd)
+        faulthandler.register(signal.SIGUSR1, file=stacks_fd, all_threads=True)
+    channel = Channel(_move_fd_high(_env_int("BULKHEAD_CHANNEL_FD", 3)))
+    plugin = BulkheadWorker(
+        config,
+        channel,
+        output_cap=_env_int("BULKHEAD_OUTPUT_CAP", 1 << 20),
+        columns=_env_int("BULKHEAD_COLUMNS", 80),
+        log_fd=_env_int("BULKHEAD_LOG_FD", -1),
+    )
+    config.pluginmanager.register(plugin, "bulkhead_worker_session")

@@ -1,0 +1,1 @@
+# Fixture suite empty (see ../README.md): present so the directory is a normal pytest rootdir.

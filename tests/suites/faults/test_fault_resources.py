@@ -1,0 +1,70 @@
+# Fixture suite faults (see ../README.md): tests that exhaust memory, processes, output, or leave
+# a daemon behind. Each is bounded on its own, with or without a sandbox around it.
+import os
+import sys
+import time
+
+STEP = 64 << 20  # 64 MiB per allocation
+MEMORY_CAP = 2 << 30  # never more than 2 GiB, even with no memory limit
+MAX_CHILDREN = 2000
+CHILD_SLEEP_S = 10
+OUTPUT_BYTES = 40 << 20
+
+
+def test_memory_hog():
+    chunks = []
+    while len(chunks) * STEP < MEMORY_CAP:
+        chunks.append(b"\xa5" * STEP)  # written, so every page is really used
+    total = len(chunks) * STEP
+    chunks.clear()
+    raise AssertionError(f"allocated {total >> 20} MiB and no memory limit stopped the test")
+
+
+def test_fork_loop():
+    children = []
+    error = None
+    try:
+        for _ in range(MAX_CHILDREN):
+            try:
+                pid = os.fork()
+            except OSError as e:  # EAGAIN at the pids limit: stop forking
+                error = e
+                break
+            if pid == 0:
+                try:
+                    time.sleep(CHILD_SLEEP_S)
+                finally:
+                    os._exit(0)
+            children.append(pid)
+    finally:
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    if error is not None:
+        raise AssertionError(f"fork failed after {len(children)} children: {error}")
+    raise AssertionError(f"forked {len(children)} children and no pids limit stopped the test")
+
+
+def test_leftover_daemon():
+    # A daemon the test forgets: double fork, new session, `sleep 300`; the test passes.
+    # It keeps the test's stdout/stderr open, as careless daemons do.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.execvp("sleep", ["sleep", "300"])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_output_flood():
+    line = "x" * 1023 + "\n"
+    for _ in range(OUTPUT_BYTES // len(line)):
+        sys.stdout.write(line)
+    sys.stdout.flush()

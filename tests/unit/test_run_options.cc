@@ -1,0 +1,144 @@
+// Unit tests for `bulkhead run` option parsing and [tool.pytest-bulkhead] in pyproject.toml.
+#include "src/run_options.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sandbox/error.h"
+
+namespace bulkhead {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RunOptionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("bulkhead-run-options-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  RunOptions parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "run");
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    return parse_run_options(static_cast<int>(argv.size()), argv.data(), dir_.string());
+  }
+
+  void write_pyproject(const std::string& text) { std::ofstream(dir_ / "pyproject.toml") << text; }
+
+  fs::path dir_;
+};
+
+TEST_F(RunOptionsTest, PytestArgsPassThroughInOrder) {
+  const RunOptions options =
+      parse({"-n", "4", "tests/", "-k", "not slow", "-x", "--timeout", "5", "-rA", "-vv"});
+  ASSERT_TRUE(options.workers.has_value());
+  EXPECT_EQ(*options.workers, 4);
+  ASSERT_TRUE(options.timeout_s.has_value());
+  EXPECT_DOUBLE_EQ(*options.timeout_s, 5);
+  EXPECT_EQ(options.pytest_args,
+            (std::vector<std::string>{"tests/", "-k", "not slow", "-x", "-rA", "-vv"}));
+}
+
+TEST_F(RunOptionsTest, DoubleDashEndsBulkheadOptions) {
+  const RunOptions options = parse({"--memory", "512M", "--", "--timeout", "3", "-n", "2"});
+  EXPECT_EQ(options.memory_bytes, uint64_t{512} << 20);
+  EXPECT_FALSE(options.timeout_s.has_value());
+  EXPECT_FALSE(options.workers.has_value());
+  EXPECT_EQ(options.pytest_args, (std::vector<std::string>{"--timeout", "3", "-n", "2"}));
+}
+
+TEST_F(RunOptionsTest, AllOptions) {
+  const RunOptions options =
+      parse({"-n", "auto", "--profile", "strict", "--cpus", "1.5", "--pids", "64", "--nofile",
+             "256", "--session-timeout", "2m", "--dist", "loadgroup", "--junitxml", "j.xml",
+             "--json", "r.json", "--python", "/usr/bin/python3", "--max-worker-restart", "3",
+             "--require-isolation", "--color", "yes", "--output-cap", "64K"});
+  EXPECT_FALSE(options.workers.has_value());
+  EXPECT_EQ(options.profile, "strict");
+  EXPECT_DOUBLE_EQ(*options.cpus, 1.5);
+  EXPECT_EQ(*options.pids, 64u);
+  EXPECT_EQ(*options.nofile, 256u);
+  EXPECT_DOUBLE_EQ(*options.session_timeout_s, 120);
+  EXPECT_EQ(options.dist, DistMode::LoadGroup);
+  EXPECT_EQ(options.junitxml, "j.xml");
+  EXPECT_EQ(options.json_path, "r.json");
+  EXPECT_EQ(options.python, "/usr/bin/python3");
+  EXPECT_EQ(*options.max_worker_restart, 3);
+  EXPECT_TRUE(options.require_isolation);
+  EXPECT_EQ(options.color, "yes");
+  EXPECT_EQ(options.output_cap_bytes, uint64_t{64} << 10);
+  EXPECT_TRUE(options.pytest_args.empty());
+}
+
+TEST_F(RunOptionsTest, BadValuesNameTheOption) {
+  EXPECT_THROW(parse({"-n", "zero"}), UserError);
+  EXPECT_THROW(parse({"--dist", "random"}), UserError);
+  EXPECT_THROW(parse({"--memory", "lots"}), UserError);
+  EXPECT_THROW(parse({"--color", "sometimes"}), UserError);
+  try {
+    parse({"--timeout", "soon"});
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("--timeout"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("soon"), std::string::npos);
+  }
+}
+
+TEST_F(RunOptionsTest, PyprojectIsReadAndFlagsWin) {
+  write_pyproject(
+      "[project]\nname = \"x\"\n\n[tool.pytest-bulkhead]\nnumprocesses = 3\nmemory = \"1G\"\n"
+      "timeout = 30\ndist = \"loadfile\"\nmax-worker-restart = 2\n");
+  const RunOptions options = parse({"-n", "2"});
+  EXPECT_EQ(*options.workers, 2);  // the flag wins
+  EXPECT_EQ(*options.memory_bytes, uint64_t{1} << 30);
+  EXPECT_DOUBLE_EQ(*options.timeout_s, 30);
+  EXPECT_EQ(options.dist, DistMode::LoadFile);
+  EXPECT_EQ(*options.max_worker_restart, 2);
+  EXPECT_EQ(options.config_file, (dir_ / "pyproject.toml").string());
+}
+
+TEST_F(RunOptionsTest, PyprojectErrorsNameFileLineAndColumn) {
+  write_pyproject("[tool.pytest-bulkhead]\nnumprocesses = 2\nbogus_key = 1\n");
+  try {
+    parse({});
+    FAIL();
+  } catch (const UserError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("pyproject.toml:3:"), std::string::npos) << what;
+    EXPECT_NE(what.find("bogus_key"), std::string::npos) << what;
+  }
+  write_pyproject("[tool.pytest-bulkhead]\ndist = \"sideways\"\n");
+  try {
+    parse({});
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("pyproject.toml:2:"), std::string::npos);
+  }
+  write_pyproject("[tool.pytest-bulkhead\nx = 1\n");
+  try {
+    parse({});
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("pyproject.toml:1:"), std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(InspectPytestArgs, VerbosityCaptureAndRandomly) {
+  EXPECT_EQ(inspect_pytest_args({"-vv"}).verbosity, 2);
+  EXPECT_EQ(inspect_pytest_args({"-q"}).verbosity, -1);
+  EXPECT_EQ(inspect_pytest_args({"-k", "-v"}).verbosity, 0);  // a -k value, not a flag
+  EXPECT_TRUE(inspect_pytest_args({"-s"}).capture_disabled);
+  EXPECT_TRUE(inspect_pytest_args({"--capture=no"}).capture_disabled);
+  EXPECT_TRUE(inspect_pytest_args({"-p", "no:randomly"}).randomly_disabled);
+  EXPECT_TRUE(inspect_pytest_args({"--randomly-seed=3"}).has_randomly_seed);
+}
+
+}  // namespace
+}  // namespace bulkhead
