@@ -485,7 +485,7 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
       create_v1_group(*plan.home, plan.controller.c_str(), dir, plan.settings);
     } else {
       create_v2_group(dir, plan.settings);
-      leaf->v2_fd_ = UniqueFd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      leaf->v2_fd_ = UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!leaf->v2_fd_) throw_errno("open " + dir);
     }
     leaf->dirs_.push_back({dir, plan.home->version});

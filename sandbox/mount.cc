@@ -163,22 +163,33 @@ std::string escape_overlay_path(const std::string& path) {
 
 std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const MountInputs& inputs) {
   std::vector<MountRecord> plan;
-  plan.push_back({MountKind::HostRootReadOnly, "/", "/", true, std::nullopt});
-  plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt});
-  plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt});
+  plan.push_back({MountKind::HostRootReadOnly, "/", "/", true, std::nullopt, false});
+  plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt, false});
+  plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt, false});
   for (const auto& path : policy.tmpfs) {
-    plan.push_back({MountKind::Tmpfs, path, "", false, policy.tmpfs_size_bytes});
+    plan.push_back({MountKind::Tmpfs, path, "", false, policy.tmpfs_size_bytes, false});
+  }
+  auto under = [](const std::string& path, const std::string& dir) {
+    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+           (dir.back() == '/' || path[dir.size()] == '/');
+  };
+  for (const auto& path : inputs.visible_paths) {
+    for (const auto& dir : policy.tmpfs) {
+      if (!under(path, dir)) continue;
+      plan.push_back({MountKind::Bind, path, path, true, std::nullopt, true});
+      break;
+    }
   }
   auto overlay_or_bind = [&](const std::string& path, bool overlay) {
     if (path.empty() || path == "/") return;
     plan.push_back({overlay ? MountKind::Overlay : MountKind::Bind, path, path, !overlay,
-                    std::nullopt});
+                    std::nullopt, false});
   };
   overlay_or_bind(inputs.home, policy.overlay_home);
   if (inputs.project_dir != inputs.home) overlay_or_bind(inputs.project_dir, policy.overlay_project);
   for (const auto& b : policy.binds) {
     plan.push_back({MountKind::Bind, b.target.empty() ? b.source : b.target, b.source,
-                    b.read_only, std::nullopt});
+                    b.read_only, std::nullopt, false});
   }
   return plan;
 }
@@ -222,7 +233,10 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, std::vector<std::str
         break;
       case MountKind::Bind: {
         std::string source = std::string(kOldRoot) + record.source;
-        if (!exists(source)) throw SysError("bind source " + record.source, ENOENT);
+        if (!exists(source)) {
+          if (record.skip_if_missing) break;
+          throw SysError("bind source " + record.source, ENOENT);
+        }
         bind(source, prepare_target(record.target, is_dir(source)), record.read_only, true);
         break;
       }

@@ -26,15 +26,19 @@ struct MountRecord {
   std::string source;  // host path (Overlay, Bind)
   bool read_only = false;
   std::optional<uint64_t> size_bytes;  // Tmpfs
+  bool skip_if_missing = false;        // Bind: a missing source is not an error
 };
 
 struct MountInputs {
   std::string home;         // $HOME ("" when unset)
   std::string project_dir;  // pytest's rootdir, else the cwd
+  // Host paths the payload needs (its interpreter, bulkhead's worker plugin) that a private
+  // tmpfs would hide: bound back read-only after the tmpfs mounts.
+  std::vector<std::string> visible_paths;
 };
 
-// Records in the order they are applied: host root, /dev, /proc, tmpfs (so a project under
-// /tmp is mounted over them afterwards), HOME overlay, project overlay, profile binds.
+// Records in the order they are applied: host root, /dev, /proc, tmpfs, visible paths under a
+// tmpfs, then (so a project under /tmp stays visible) HOME overlay, project overlay, binds.
 std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const MountInputs& inputs);
 
 // Applies the plan inside a fresh mount namespace and pivots into the result. Runs in the

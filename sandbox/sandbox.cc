@@ -236,6 +236,7 @@ class SandboxImpl : public Sandbox {
     MountInputs inputs;
     inputs.home = env_value(spec.env, "HOME");
     inputs.project_dir = spec.project_dir.empty() ? config.cwd : spec.project_dir;
+    inputs.visible_paths = spec.visible_paths;
     config.mounts = build_mount_plan(profile.mounts, inputs);
     config.argv = spec.argv;
     config.env = spec.env;

@@ -39,6 +39,7 @@ struct SpawnSpec {
   std::vector<std::string> env;     // complete environment, "KEY=VALUE"
   std::string cwd;                  // working directory inside (default: our cwd)
   std::string project_dir;          // overlaid read-write-private (default: cwd)
+  std::vector<std::string> visible_paths;  // kept visible (read-only) if a tmpfs would hide them
   int stdin_fd = -1;                // -1: /dev/null
   int stdout_fd = -1;               // -1: inherit ours
   int stderr_fd = -1;               // -1: inherit ours

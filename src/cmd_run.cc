@@ -28,6 +28,21 @@ extern char** environ;
 namespace bulkhead {
 namespace {
 
+// The project's root as pytest would likely find its rootdir: the nearest directory at or above
+// `cwd` holding a pytest config or VCS marker; else `cwd`. Workers get it as their writable
+// overlay, so caches and files written at the rootdir stay private to each worker.
+std::string project_root(const std::string& cwd) {
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
+    for (const char* marker : {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", ".git"}) {
+      if (fs::exists(dir / marker, ignored)) return dir == "/" ? cwd : dir.string();
+    }
+    if (dir == dir.root_path()) break;
+  }
+  return cwd;
+}
+
 namespace fs = std::filesystem;
 
 std::string read_first_line(const std::string& path) {
@@ -77,7 +92,8 @@ int auto_worker_count() {
       } else {
         const std::string quota = read_first_line(at + "/cpu.cfs_quota_us");
         const std::string period = read_first_line(at + "/cpu.cfs_period_us");
-        if (!quota.empty() && !period.empty()) consider(std::atof(quota.c_str()), std::atof(period.c_str()));
+        if (!quota.empty() && !period.empty())
+          consider(std::atof(quota.c_str()), std::atof(period.c_str()));
       }
       if (dir == dir.root_path() || dir.empty()) break;
     }
@@ -96,8 +112,8 @@ std::string make_run_id() {
 // Worker logs and stack dumps live in ${TMPDIR:-/tmp}/bulkhead-<uid>/<run_id>.
 std::string make_run_dir(const std::string& run_id) {
   const char* tmp = std::getenv("TMPDIR");
-  const fs::path dir = fs::path(tmp && *tmp ? tmp : "/tmp") /
-                       ("bulkhead-" + std::to_string(getuid())) / run_id;
+  const fs::path dir =
+      fs::path(tmp && *tmp ? tmp : "/tmp") / ("bulkhead-" + std::to_string(getuid())) / run_id;
   std::error_code error;
   fs::create_directories(dir, error);
   if (error) throw SysError("mkdir " + dir.string(), error.value());
@@ -132,8 +148,8 @@ void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::S
                   const std::string& randomly_seed) {
   if (terminal.quiet()) return;
   terminal.separator('=', "test session starts", nullptr, true);
-  terminal.line("platform linux -- Python " + python.version + ", pytest-" +
-                python.pytest_version + " -- " + python.executable);
+  terminal.line("platform linux -- Python " + python.version + ", pytest-" + python.pytest_version +
+                " -- " + python.executable);
   const sandbox::Isolation& isolation = sandbox.isolation();
   std::string line = "bulkhead 0.1.0 -- " + std::to_string(workers) +
                      (workers == 1 ? " worker" : " workers") + ", profile " +
@@ -159,7 +175,8 @@ RunInfo run_info(const RunResult& result, const RunOptions& options, const Pytho
   info.workers = workers;
   info.python = python.executable;
   info.python_version = python.version;
-  info.pytest_version = result.pytest_version.empty() ? python.pytest_version : result.pytest_version;
+  info.pytest_version =
+      result.pytest_version.empty() ? python.pytest_version : result.pytest_version;
   info.rootdir = result.worker_settings.rootdir;
   info.pytest_args = options.pytest_args;
   info.start_time = start_time;
@@ -218,7 +235,12 @@ int run(int argc, char** argv) {
   launch.env = worker_environment(profile, worker_plugin_dir());
   launch.env_templates = profile.env;
   launch.cwd = cwd;
-  launch.project_dir = cwd;
+  launch.project_dir = project_root(cwd);
+  // What the worker imports must stay visible even where a private tmpfs covers it (a venv
+  // or a bulkhead build under /tmp).
+  launch.visible_paths = python.path_dirs;
+  launch.visible_paths.push_back(python.prefix);
+  launch.visible_paths.push_back(worker_plugin_dir());
   launch.run_id = run_id;
   launch.run_dir = make_run_dir(run_id);
   launch.worker_count = workers;
@@ -247,7 +269,8 @@ int run(int argc, char** argv) {
   try {
     if (!options.junitxml.empty()) {
       write_junit_xml(options.junitxml, result.records, info);
-      if (!terminal.quiet()) terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
+      if (!terminal.quiet())
+        terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
     }
     if (!options.json_path.empty()) write_json_report(options.json_path, result.records, info);
   } catch (const std::exception& error) {

@@ -55,7 +55,8 @@ class Fields {
   long integer(const std::string& key, long fallback = 0) {
     json* value = find(key);
     if (value == nullptr) return fallback;
-    if (!value->is_number_integer()) fail(key, "an integer, got " + std::string(value->type_name()));
+    if (!value->is_number_integer())
+      fail(key, "an integer, got " + std::string(value->type_name()));
     return value->get<long>();
   }
 
@@ -119,7 +120,8 @@ ReportedPhase decode_phase(json& object, const std::string& event) {
   out.display.head_line = fields.string("head_line");
   out.display.longrepr_color = fields.string("longrepr_color");
   out.display.skip_path = fields.string("skip_path");
-  if (fields.find("skip_lineno") != nullptr) out.display.skip_lineno = fields.integer("skip_lineno");
+  if (fields.find("skip_lineno") != nullptr)
+    out.display.skip_lineno = fields.integer("skip_lineno");
   return out;
 }
 

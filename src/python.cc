@@ -74,7 +74,8 @@ std::optional<std::string> run_capture(const std::vector<std::string>& argv) {
   if (spawned != 0) return std::nullopt;
 
   std::string output;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
   bool timed_out = false;
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

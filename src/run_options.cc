@@ -1,12 +1,13 @@
 // Parsing `bulkhead run` options and `[tool.pytest-bulkhead]` (see run_options.h).
 #include "src/run_options.h"
 
+#include <toml++/toml.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <toml++/toml.h>
 
 #include "sandbox/error.h"
 #include "sandbox/profile.h"
@@ -119,8 +120,7 @@ const std::map<std::string, Setter>& setters() {
 }
 
 std::string where(const std::string& path, const toml::source_region& source) {
-  return path + ":" + std::to_string(source.begin.line) + ":" +
-         std::to_string(source.begin.column);
+  return path + ":" + std::to_string(source.begin.line) + ":" + std::to_string(source.begin.column);
 }
 
 // A TOML scalar as the text the setters parse.
@@ -186,7 +186,16 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       "arguments after `--`, are passed to pytest in every worker.",
       "bulkhead run"};
   app.allow_extras();
-  app.set_help_flag("-h,--help", "Show bulkhead's run options and exit (pytest --help lists pytest's)");
+  app.footer(
+      "Exit codes are pytest's: 0 all passed, 1 tests failed (or crashed, timed out, OOM, not "
+      "run), 2 interrupted (SIGINT/SIGTERM, --session-timeout, collection errors), 3 internal "
+      "error or workers collected different tests, 4 usage error, 5 no tests collected.\n"
+      "Worker logs and stack dumps: ${TMPDIR:-/tmp}/bulkhead-<uid>/<run id>/gw<i>.log, kept "
+      "when the run does not pass.\n"
+      "Config: [tool.pytest-bulkhead] in the nearest pyproject.toml (keys as the long options, "
+      "e.g. numprocesses = 4, memory = \"512M\"); flags win.");
+  app.set_help_flag("-h,--help",
+                    "Show bulkhead's run options and exit (pytest --help lists pytest's)");
   // Values are taken as text and parsed by the same setters as the config file.
   std::map<std::string, std::string> given;
   auto add = [&](const std::string& names, const std::string& key, const std::string& help) {
@@ -261,15 +270,28 @@ PytestArgFacts inspect_pytest_args(const std::vector<std::string>& args) {
       facts.randomly_disabled = true;
     }
     if (arg.rfind("--randomly-seed", 0) == 0) facts.has_randomly_seed = true;
+    // An option's value ("-k -v") is not a flag.
+    static const std::vector<std::string> with_value = {
+        "-k",        "-m",         "-p",           "-c",         "-o",       "-r",
+        "-W",        "--tb",       "--maxfail",    "--deselect", "--ignore", "--ignore-glob",
+        "--rootdir", "--basetemp", "--confcutdir", "--capture"};
+    if (std::find(with_value.begin(), with_value.end(), arg) != with_value.end()) {
+      ++i;
+      continue;
+    }
     // Short flag clusters: -vv, -qq, -vs, -sv.
     if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
       const bool takes_value = std::string("kmpcorWn").find(arg[1]) != std::string::npos;
       if (takes_value) continue;
       for (std::size_t c = 1; c < arg.size(); ++c) {
-        if (arg[c] == 'v') ++facts.verbosity;
-        else if (arg[c] == 'q') --facts.verbosity;
-        else if (arg[c] == 's') facts.capture_disabled = true;
-        else if (std::string("kmpcorW").find(arg[c]) != std::string::npos) break;
+        if (arg[c] == 'v')
+          ++facts.verbosity;
+        else if (arg[c] == 'q')
+          --facts.verbosity;
+        else if (arg[c] == 's')
+          facts.capture_disabled = true;
+        else if (std::string("kmpcorW").find(arg[c]) != std::string::npos)
+          break;
       }
     }
   }

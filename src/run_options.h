@@ -48,8 +48,8 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd);
 
 // What the pass-through pytest args ask of the display before any worker reports its config.
 struct PytestArgFacts {
-  int verbosity = 0;           // -v/-q counts
-  bool capture_disabled = false;  // -s / --capture=no
+  int verbosity = 0;               // -v/-q counts
+  bool capture_disabled = false;   // -s / --capture=no
   bool randomly_disabled = false;  // -p no:randomly
   bool has_randomly_seed = false;  // --randomly-seed given
 };

@@ -25,8 +25,7 @@ using Clock = std::chrono::steady_clock;
 using Seconds = std::chrono::duration<double>;
 
 double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // What an epoll event belongs to, packed into its 64-bit tag.
@@ -69,12 +68,12 @@ std::optional<double> parse_timeout_text(const std::string& text) {
 
 struct Supervisor::Slot {
   std::unique_ptr<WorkerProcess> worker;
-  int incarnations = 0;      // workers started in this slot so far
-  uint32_t generation = 0;   // tags epoll events of the current worker
+  int incarnations = 0;     // workers started in this slot so far
+  uint32_t generation = 0;  // tags epoll events of the current worker
   bool collected = false;
   bool shutdown_sent = false;
   bool done = false;
-  bool retired = false;      // never restarted (beyond the test count, or the run ends)
+  bool retired = false;  // never restarted (beyond the test count, or the run ends)
   std::optional<std::size_t> running;
   double running_wall_start = 0;
   Clock::time_point running_since;
@@ -368,7 +367,9 @@ class Supervisor::Loop {
     return false;
   }
 
-  std::string reference_worker_name() const { return reference_name_.empty() ? "gw0" : reference_name_; }
+  std::string reference_worker_name() const {
+    return reference_name_.empty() ? "gw0" : reference_name_;
+  }
 
   void on(int index, protocol::StartEvent& event) {
     Slot& slot = slots_[static_cast<std::size_t>(index)];
@@ -442,8 +443,8 @@ class Supervisor::Loop {
   void on(int index, protocol::DoneEvent&) {
     Slot& slot = slots_[static_cast<std::size_t>(index)];
     slot.done = true;
-    slot.exit_by = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      Seconds(settings_.exit_grace_s));
+    slot.exit_by =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(settings_.exit_grace_s));
   }
 
   // -- scheduling ----------------------------------------------------------------------------
@@ -620,7 +621,8 @@ class Supervisor::Loop {
 
   std::string describe_exit(const Slot& slot, const sandbox::ExitInfo& info) const {
     const std::string& name = slot.worker->name();
-    if (!info.setup_error.empty()) return "worker " + name + " failed to start: " + info.setup_error;
+    if (!info.setup_error.empty())
+      return "worker " + name + " failed to start: " + info.setup_error;
     if (info.signaled) return "worker " + name + " killed by " + signal_name(info.term_signal);
     return "worker " + name + " exited with status " + std::to_string(info.exit_code);
   }
@@ -667,8 +669,7 @@ class Supervisor::Loop {
       if (slot.protocol_broken) message += " (" + slot.protocol_error + ")";
       std::string tail = worker.stderr_tail();
       if (tail.empty()) tail = "(nothing)\n";
-      std::string details =
-          message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" + tail;
+      std::string details = message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" + tail;
       if (!worker.channel_partial().empty()) {
         details += "\n(the worker's last message was cut off mid-line)";
       }

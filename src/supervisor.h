@@ -29,9 +29,9 @@ struct SupervisorSettings {
   std::string test_timeout_source;          // "--timeout", "profile default", ...
   std::optional<double> session_timeout_s;  // --session-timeout
   int max_worker_restart = 4;
-  bool live_output = false;                 // -s: worker output shown live, prefixed
-  double stack_dump_grace_s = 1.0;          // between SIGUSR1 and the kill
-  double exit_grace_s = 10.0;               // a worker that said `done` must exit by then
+  bool live_output = false;         // -s: worker output shown live, prefixed
+  double stack_dump_grace_s = 1.0;  // between SIGUSR1 and the kill
+  double exit_grace_s = 10.0;       // a worker that said `done` must exit by then
 };
 
 struct RunResult {

@@ -18,8 +18,8 @@ const char* kReset = "\x1b[0m";
 
 const char* escape_for(const char* color) {
   static const std::map<std::string, const char*> codes = {
-      {"red", "\x1b[31m"},    {"green", "\x1b[32m"}, {"yellow", "\x1b[33m"},
-      {"cyan", "\x1b[36m"},   {"purple", "\x1b[35m"}, {"bold", "\x1b[1m"},
+      {"red", "\x1b[31m"},  {"green", "\x1b[32m"},  {"yellow", "\x1b[33m"},
+      {"cyan", "\x1b[36m"}, {"purple", "\x1b[35m"}, {"bold", "\x1b[1m"},
   };
   auto it = codes.find(color);
   return it == codes.end() ? "" : it->second;
@@ -174,8 +174,8 @@ void Terminal::collected(std::size_t items, std::size_t deselected, std::size_t 
                      (items + deselected == 1 ? " item" : " items");
   if (errors > 0) text += " / " + std::to_string(errors) + (errors == 1 ? " error" : " errors");
   if (deselected > 0) {
-    text += " / " + std::to_string(deselected) + " deselected / " + std::to_string(items) +
-            " selected";
+    text +=
+        " / " + std::to_string(deselected) + " deselected / " + std::to_string(items) + " selected";
   }
   line(text, nullptr, true);
   line("");
@@ -465,8 +465,8 @@ void Terminal::short_summary(const SummaryInput& input) {
         }
         for (const auto& key : keys) {
           const auto& [path, lineno, reason] = key;
-          std::string text = paint("SKIPPED", "yellow") + " [" + std::to_string(counts[key]) +
-                             "] " + path;
+          std::string text =
+              paint("SKIPPED", "yellow") + " [" + std::to_string(counts[key]) + "] " + path;
           if (lineno) text += ":" + std::to_string(*lineno);
           lines.push_back(text + ": " + reason);
         }

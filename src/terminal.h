@@ -36,12 +36,12 @@ struct WarningEntry {
 };
 
 struct SummaryInput {
-  std::vector<DisplayedTest> tests;           // in the order they finished
+  std::vector<DisplayedTest> tests;  // in the order they finished
   std::vector<protocol::CollectReport> collect_reports;
   std::vector<WarningEntry> warnings;
   std::size_t deselected = 0;
-  std::size_t not_run_shown = 0;    // NotRun tests to count in the closing line
-  std::string interrupted;          // "stopping after 1 failures", "" when not interrupted
+  std::size_t not_run_shown = 0;  // NotRun tests to count in the closing line
+  std::string interrupted;        // "stopping after 1 failures", "" when not interrupted
   std::vector<std::string> internal_errors;
   double duration_s = 0;
 };

@@ -33,8 +33,7 @@ void write_all(int fd, std::string_view data) {
   }
 }
 
-std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::string& name,
-                                    int slot) {
+std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::string& name, int slot) {
   const std::map<std::string, std::string> vars = {
       {"worker", name},
       {"worker_index", std::to_string(slot)},
@@ -107,6 +106,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   spec.env = worker_env(launch, name_, slot);
   spec.cwd = launch.cwd;
   spec.project_dir = launch.project_dir;
+  spec.visible_paths = launch.visible_paths;
   spec.stdout_fd = worker_stdout.get();
   spec.stderr_fd = worker_stderr.get();
   spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};

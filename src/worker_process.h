@@ -21,11 +21,12 @@ namespace bulkhead {
 // How to start any worker of this run. Everything per-worker (name, env vars, fds) is derived
 // from it by WorkerProcess; a later fork-after-collect mode would replace only the spawn.
 struct WorkerLaunch {
-  std::vector<std::string> argv;                  // python -m pytest -p bulkhead_worker ...
-  std::vector<std::string> env;                   // the user's env, minus profile.env_unset
+  std::vector<std::string> argv;                     // python -m pytest -p bulkhead_worker ...
+  std::vector<std::string> env;                      // the user's env, minus profile.env_unset
   std::map<std::string, std::string> env_templates;  // profile env, expanded per worker
   std::string cwd;
   std::string project_dir;
+  std::vector<std::string> visible_paths;  // interpreter, sys.path, plugin: kept visible
   std::string run_id;
   std::string run_dir;  // logs and stack dumps: <run_dir>/gw<i>.log, gw<i>.stacks
   int worker_count = 1;

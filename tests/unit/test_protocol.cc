@@ -1,10 +1,10 @@
 // Unit tests for the worker channel's JSON-lines framing and event decoding.
-#include "src/protocol.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "src/protocol.h"
 
 namespace bulkhead::protocol {
 namespace {
@@ -64,9 +64,11 @@ TEST(Decode, ReportEventKeepsPhaseAndDisplay) {
 }
 
 TEST(Decode, SmallEvents) {
-  EXPECT_EQ(std::get<StartEvent>(decode_event(R"({"event":"start","index":2,"timeout":null})")).index,
-            2u);
-  const auto start = std::get<StartEvent>(decode_event(R"({"event":"start","index":2,"timeout":1.5})"));
+  EXPECT_EQ(
+      std::get<StartEvent>(decode_event(R"({"event":"start","index":2,"timeout":null})")).index,
+      2u);
+  const auto start =
+      std::get<StartEvent>(decode_event(R"({"event":"start","index":2,"timeout":1.5})"));
   ASSERT_TRUE(start.timeout_s.has_value());
   EXPECT_DOUBLE_EQ(*start.timeout_s, 1.5);
   EXPECT_EQ(std::get<FinishedEvent>(decode_event(R"({"event":"finished","index":7})")).index, 7u);
@@ -91,8 +93,9 @@ TEST(Decode, MalformedLinesAreErrorsWithContext) {
   EXPECT_THROW(decode_event("[1,2]"), ProtocolError);
   EXPECT_THROW(decode_event(R"({"no_event":1})"), ProtocolError);
   EXPECT_THROW(decode_event(R"({"event":"report","index":1,"outcome":"passed"})"), ProtocolError);
-  EXPECT_THROW(decode_event(R"({"event":"report","when":"call","outcome":"passed","sections":[1]})"),
-               ProtocolError);
+  EXPECT_THROW(
+      decode_event(R"({"event":"report","when":"call","outcome":"passed","sections":[1]})"),
+      ProtocolError);
 }
 
 TEST(Encode, Commands) {

@@ -1,6 +1,4 @@
 // Unit tests for `bulkhead run` option parsing and [tool.pytest-bulkhead] in pyproject.toml.
-#include "src/run_options.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +6,7 @@
 #include <fstream>
 
 #include "sandbox/error.h"
+#include "src/run_options.h"
 
 namespace bulkhead {
 namespace {
@@ -54,11 +53,33 @@ TEST_F(RunOptionsTest, DoubleDashEndsBulkheadOptions) {
 }
 
 TEST_F(RunOptionsTest, AllOptions) {
-  const RunOptions options =
-      parse({"-n", "auto", "--profile", "strict", "--cpus", "1.5", "--pids", "64", "--nofile",
-             "256", "--session-timeout", "2m", "--dist", "loadgroup", "--junitxml", "j.xml",
-             "--json", "r.json", "--python", "/usr/bin/python3", "--max-worker-restart", "3",
-             "--require-isolation", "--color", "yes", "--output-cap", "64K"});
+  const RunOptions options = parse({"-n",
+                                    "auto",
+                                    "--profile",
+                                    "strict",
+                                    "--cpus",
+                                    "1.5",
+                                    "--pids",
+                                    "64",
+                                    "--nofile",
+                                    "256",
+                                    "--session-timeout",
+                                    "2m",
+                                    "--dist",
+                                    "loadgroup",
+                                    "--junitxml",
+                                    "j.xml",
+                                    "--json",
+                                    "r.json",
+                                    "--python",
+                                    "/usr/bin/python3",
+                                    "--max-worker-restart",
+                                    "3",
+                                    "--require-isolation",
+                                    "--color",
+                                    "yes",
+                                    "--output-cap",
+                                    "64K"});
   EXPECT_FALSE(options.workers.has_value());
   EXPECT_EQ(options.profile, "strict");
   EXPECT_DOUBLE_EQ(*options.cpus, 1.5);

@@ -1,6 +1,7 @@
 # Fixture suite faults (see ../README.md): four ways to hang, each bounded by FAULT_HANG_S.
 import ctypes
 import ctypes.util
+import math
 import threading
 import time
 
@@ -40,6 +41,10 @@ def test_hang_deadlock(hang_seconds):
 
 def test_hang_in_c(hang_seconds):
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    # The interpreter is inside libc's sleep(): no Python code runs until it returns.
-    libc.sleep(ctypes.c_uint(int(hang_seconds)))
+    # The interpreter is inside libc's sleep(): no Python code runs until it returns. A signal
+    # (a stack-dump request, say) cuts sleep() short; like C code that retries on EINTR, go
+    # back to sleep until the deadline.
+    deadline = time.monotonic() + hang_seconds
+    while (left := deadline - time.monotonic()) > 0:
+        libc.sleep(ctypes.c_uint(max(1, math.ceil(left))))
     raise AssertionError(f"sat in libc sleep() for {hang_seconds} s and nobody stopped the test")

@@ -1,6 +1,7 @@
 # Fixture suite faults (see ../README.md): tests that exhaust memory, processes, output, or leave
 # a daemon behind. Each is bounded on its own, with or without a sandbox around it.
 import os
+import signal
 import sys
 import time
 
@@ -37,10 +38,11 @@ def test_fork_loop():
                     os._exit(0)
             children.append(pid)
     finally:
-        for pid in children:
+        for pid in children:  # don't wait out their sleep: end them now
             try:
+                os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-            except ChildProcessError:
+            except (ProcessLookupError, ChildProcessError):
                 pass
     if error is not None:
         raise AssertionError(f"fork failed after {len(children)} children: {error}")
