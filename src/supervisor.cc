@@ -601,7 +601,12 @@ class Supervisor::Loop {
     if (clean || slot.retired) return;
     if (!scheduler_ || scheduler_->stopped() || interrupted_ || session_expired_) return;
     if (scheduler_->all_handed_out()) return;  // its held tests went back to the queue
-    if (restarts_ < settings_.max_worker_restart) {
+    // A worker that died in a test has had its culprit reported: replacing it always makes
+    // progress, so only deaths with no test to blame (startup, between tests) use up
+    // --max-worker-restart. One bad test never costs the rest of the run.
+    if (lost) {
+      start_worker(index);
+    } else if (restarts_ < settings_.max_worker_restart) {
       ++restarts_;
       start_worker(index);
     } else if (not_run_reason_.empty()) {
