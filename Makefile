@@ -7,13 +7,19 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
   iproute2 util-linux procps bubblewrap hyperfine
 
-.PHONY: all build test deps demo bench format clean
+.PHONY: all configure build binary test deps demo bench format clean
 
 all: build
 
-build:
+configure:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Just the binary and its data files (no test binaries): what the demo and bench need.
+binary: configure
+	cmake --build $(BUILD) -j $(JOBS) --target bulkhead
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -22,10 +28,11 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
 
-demo: build
+demo: binary
 	examples/collisions/demo.sh $(BUILD)/bin/bulkhead
 
-bench: build
+bench: binary
+	bench/sandbox_start $(BUILD)/bin/bulkhead
 	bench/run_compare $(BUILD)/bin/bulkhead
 
 format:
