@@ -112,6 +112,16 @@ class ChildImpl : public Child {
     return info.si_pid == 0;
   }
 
+  LiveCounters counters() const override {
+    LiveCounters live;
+    if (!leaf_) return live;
+    auto counters = leaf_->counters();
+    live.oom_kills = counters.oom_kills;
+    live.pids_limit_hits = counters.pids_limit_hits;
+    live.memory_peak_bytes = counters.memory_peak_bytes;
+    return live;
+  }
+
   ExitInfo wait() override {
     if (waited_) return info_;
     siginfo_t init_status = {};

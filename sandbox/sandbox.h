@@ -61,6 +61,13 @@ struct ExitInfo {
   std::string setup_error;          // the sandbox failed before exec (with context)
 };
 
+// Counters of a running sandbox's cgroup (zeros without one).
+struct LiveCounters {
+  uint64_t oom_kills = 0;
+  uint64_t pids_limit_hits = 0;    // forks refused at pids.max so far
+  uint64_t memory_peak_bytes = 0;
+};
+
 class Child {
  public:
   virtual ~Child() = default;       // kills what is left, reaps, removes the cgroup
@@ -69,6 +76,7 @@ class Child {
   virtual void signal(int sig) = 0; // init forwards it to the payload
   virtual void kill() = 0;          // SIGKILL the whole sandbox (cgroup.kill or ns init)
   virtual bool running() = 0;       // non-blocking
+  virtual LiveCounters counters() const = 0;  // read from the cgroup now
   virtual ExitInfo wait() = 0;      // blocks until exit; idempotent
 };
 

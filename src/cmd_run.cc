@@ -109,16 +109,51 @@ std::string make_run_id() {
   return buffer;
 }
 
-// Worker logs and stack dumps live in ${TMPDIR:-/tmp}/bulkhead-<uid>/<run_id>.
-std::string make_run_dir(const std::string& run_id) {
-  const char* tmp = std::getenv("TMPDIR");
-  const fs::path dir =
-      fs::path(tmp && *tmp ? tmp : "/tmp") / ("bulkhead-" + std::to_string(getuid())) / run_id;
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) throw SysError("mkdir " + dir.string(), error.value());
-  fs::permissions(dir.parent_path(), fs::perms::owner_all, fs::perm_options::replace, error);
-  return dir.string();
+// Worker logs and stack dumps live in ${TMPDIR:-/tmp}/bulkhead-<uid>/<run_id>. The directory
+// goes away when the run ends (however it ends, short of SIGKILL) unless the logs are kept
+// (--keep-logs, BULKHEAD_KEEP_LOGS=1); so does the bulkhead-<uid> parent when this run created
+// it and nothing else is in it.
+class RunDir {
+ public:
+  RunDir(const std::string& run_id, bool keep) : keep_(keep) {
+    const char* tmp = std::getenv("TMPDIR");
+    parent_ = fs::path(tmp && *tmp ? tmp : "/tmp") / ("bulkhead-" + std::to_string(getuid()));
+    path_ = parent_ / run_id;
+    std::error_code error;
+    created_parent_ = !fs::exists(parent_, error);
+    // Another run may remove an empty parent between our mkdirs: try again then.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      error.clear();
+      fs::create_directories(path_, error);
+      if (!error) break;
+    }
+    if (error) throw SysError("mkdir " + path_.string(), error.value());
+    if (created_parent_) {
+      fs::permissions(parent_, fs::perms::owner_all, fs::perm_options::replace, error);
+    }
+  }
+  ~RunDir() {
+    if (keep_) return;
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+    if (created_parent_) fs::remove(parent_, ignored);  // fails (harmlessly) unless empty
+  }
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+
+  std::string path() const { return path_.string(); }
+  bool kept() const { return keep_; }
+
+ private:
+  fs::path parent_;
+  fs::path path_;
+  bool keep_;
+  bool created_parent_ = false;
+};
+
+bool keep_logs_from_env() {
+  const char* value = std::getenv("BULKHEAD_KEEP_LOGS");
+  return value && *value && std::string(value) != "0";
 }
 
 std::vector<std::string> worker_environment(const sandbox::Profile& profile,
@@ -144,7 +179,7 @@ std::vector<std::string> worker_environment(const sandbox::Profile& profile,
 }
 
 void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::Sandbox& sandbox,
-                  int workers, const RunOptions& options, const std::string& run_dir,
+                  int workers, const RunOptions& options, const RunDir& run_dir,
                   const std::string& randomly_seed) {
   if (terminal.quiet()) return;
   terminal.separator('=', "test session starts", nullptr, true);
@@ -158,7 +193,7 @@ void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::S
   if (isolation.user_namespace) line += ", rootless (user namespace)";
   terminal.line(line);
   if (!options.config_file.empty()) terminal.line("configfile: " + options.config_file);
-  terminal.line("worker logs: " + run_dir);
+  if (run_dir.kept()) terminal.line("worker logs: " + run_dir.path() + " (kept)");
   if (!randomly_seed.empty()) terminal.line("Using --randomly-seed=" + randomly_seed);
   for (const std::string& missing : isolation.missing) {
     terminal.line("isolation missing: " + missing, "yellow");
@@ -242,12 +277,13 @@ int run(int argc, char** argv) {
   launch.visible_paths.push_back(python.prefix);
   launch.visible_paths.push_back(worker_plugin_dir());
   launch.run_id = run_id;
-  launch.run_dir = make_run_dir(run_id);
+  const RunDir run_dir(run_id, options.keep_logs || keep_logs_from_env());
+  launch.run_dir = run_dir.path();
   launch.worker_count = workers;
   launch.output_cap_bytes = options.output_cap_bytes;
   launch.columns = terminal_options.width;
 
-  print_header(terminal, python, *sandbox, workers, options, launch.run_dir, randomly_seed);
+  print_header(terminal, python, *sandbox, workers, options, run_dir, randomly_seed);
 
   SupervisorSettings settings;
   settings.workers = workers;
@@ -256,6 +292,7 @@ int run(int argc, char** argv) {
   settings.session_timeout_s = options.session_timeout_s;
   settings.max_worker_restart = options.max_worker_restart.value_or(4 * workers);
   settings.live_output = facts.capture_disabled;
+  settings.logs_kept = run_dir.kept();
 
   RunResult result;
   {
@@ -277,10 +314,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "bulkhead run: writing reports: %s\n", error.what());
     return 3;
   }
-  if (result.exit_code == 0) {
-    std::error_code ignored;
-    fs::remove_all(launch.run_dir, ignored);  // logs are kept only when something went wrong
-  }
+  if (run_dir.kept() && !terminal.quiet()) terminal.line("worker logs kept in " + run_dir.path());
   return result.exit_code;
 }
 

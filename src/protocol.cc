@@ -213,5 +213,6 @@ std::string encode_run(const std::vector<std::size_t>& indices) {
 
 std::string encode_shutdown() { return "{\"cmd\":\"shutdown\"}\n"; }
 std::string encode_stop() { return "{\"cmd\":\"stop\"}\n"; }
+std::string encode_go() { return "{\"cmd\":\"go\"}\n"; }
 
 }  // namespace bulkhead::protocol

@@ -136,5 +136,8 @@ Event decode_event(std::string_view line);
 std::string encode_run(const std::vector<std::size_t>& indices);
 std::string encode_shutdown();  // no more work will come: finish the queue, then exit
 std::string encode_stop();      // drop the queue, finish the running test, then exit
+// Run what you hold now, without waiting for a next item: none may come for a while (the
+// rest of the queue is suspects other workers take). More may still follow.
+std::string encode_go();
 
 }  // namespace bulkhead::protocol

@@ -161,6 +161,7 @@ std::string centered(std::string_view title) {
 }
 
 struct CaseCounts {
+  std::size_t tests = 0;  // as pytest counts them: see JunitBuilder::add
   std::size_t failures = 0;
   std::size_t errors = 0;
   std::size_t skipped = 0;
@@ -199,6 +200,17 @@ class JunitBuilder {
       has_skipped_ = true;
     }
     add_output(tc, test);
+    // pytest's `tests` counts reported outcomes, not testcases: a test whose call passed (or
+    // that was skipped) and whose teardown then errored counts twice; a failed call followed by
+    // a teardown error counts once (its cnt_double_fail_tests). Only for what pytest itself
+    // reported: a test our supervisor ended (crash, timeout, OOM) counts once.
+    bool passed_or_skipped = false, teardown_failed = false;
+    for (const PhaseReport& phase : test.phases) {
+      passed_or_skipped |= (phase.when == "call" && phase.outcome == "passed") ||
+                           phase.outcome == "skipped";
+      teardown_failed |= phase.when == "teardown" && phase.outcome == "failed";
+    }
+    counts_.tests += 1 + (test.cause == Cause::None && passed_or_skipped && teardown_failed);
     counts_.failures += has_failure_;
     counts_.errors += has_error_;
     counts_.skipped += has_skipped_;
@@ -357,7 +369,7 @@ std::string render_junit_xml(const std::vector<TestRecord>& tests, const RunInfo
   errors.set_value(builder.counts().errors);
   failures.set_value(builder.counts().failures);
   skipped.set_value(builder.counts().skipped);
-  count.set_value(records.size());
+  count.set_value(builder.counts().tests);
 
   StringWriter writer;
   writer.out.reserve(records.size() * 256);

@@ -112,6 +112,11 @@ const std::map<std::string, Setter>& setters() {
          if (v != "true" && v != "false") throw UserError("expected true or false, got " + v);
          o.require_isolation = v == "true";
        }},
+      {"keep_logs",
+       [](RunOptions& o, const std::string& v) {
+         if (v != "true" && v != "false") throw UserError("expected true or false, got " + v);
+         o.keep_logs = v == "true";
+       }},
       {"color", [](RunOptions& o, const std::string& v) { o.color = parse_color(v); }},
       {"output_cap",
        [](RunOptions& o, const std::string& v) { o.output_cap_bytes = parse_size(v); }},
@@ -190,8 +195,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       "Exit codes are pytest's: 0 all passed, 1 tests failed (or crashed, timed out, OOM, not "
       "run), 2 interrupted (SIGINT/SIGTERM, --session-timeout, collection errors), 3 internal "
       "error or workers collected different tests, 4 usage error, 5 no tests collected.\n"
-      "Worker logs and stack dumps: ${TMPDIR:-/tmp}/bulkhead-<uid>/<run id>/gw<i>.log, kept "
-      "when the run does not pass.\n"
+      "Worker logs and stack dumps: ${TMPDIR:-/tmp}/bulkhead-<uid>/<run id>/gw<i>.log, removed "
+      "at exit unless --keep-logs (or BULKHEAD_KEEP_LOGS=1) is given; reports of crashed and "
+      "timed-out tests carry the stderr tail and Python stacks either way.\n"
       "Config: [tool.pytest-bulkhead] in the nearest pyproject.toml (keys as the long options, "
       "e.g. numprocesses = 4, memory = \"512M\"); flags win.");
   app.set_help_flag("-h,--help",
@@ -222,6 +228,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   bool require_isolation = false;
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when an isolation is unavailable");
+  bool keep_logs = false;
+  app.add_flag("--keep-logs", keep_logs,
+               "Keep the worker logs after the run (also BULKHEAD_KEEP_LOGS=1)");
 
   std::vector<std::string> args;
   std::vector<std::string> after_double_dash;
@@ -250,6 +259,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     }
   }
   if (require_isolation) options.require_isolation = true;
+  if (keep_logs) options.keep_logs = true;
   options.pytest_args = app.remaining();
   options.pytest_args.insert(options.pytest_args.end(), after_double_dash.begin(),
                              after_double_dash.end());

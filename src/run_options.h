@@ -26,6 +26,7 @@ struct RunOptions {
   std::string python;
   std::optional<int> max_worker_restart;  // nullopt: 4 x workers, as pytest-xdist
   bool require_isolation = false;
+  bool keep_logs = false;      // --keep-logs: keep the worker logs dir after the run
   std::string color = "auto";  // yes | no | auto
   uint64_t output_cap_bytes = uint64_t{1} << 20;
   std::vector<std::string> pytest_args;  // passed to every worker, in order

@@ -111,6 +111,7 @@ std::size_t Scheduler::add_unit(std::vector<std::size_t> indices) {
   const std::size_t id = units_.size();
   for (std::size_t index : indices) unit_of_[index] = id;
   unit_left_.push_back(indices.size());
+  suspect_.push_back(false);
   units_.push_back(std::move(indices));
   return id;
 }
@@ -130,14 +131,11 @@ std::vector<std::size_t> Scheduler::next_batch(int worker) {
   check_worker(worker);
   Worker& w = workers_[static_cast<std::size_t>(worker)];
   std::vector<std::size_t> batch;
-  if (stopped_ || queue_.empty() || w.held > kLowWatermark) return batch;
-  const std::size_t target = batch_target();
-  // Whole units only; the first may exceed the target, later ones must fit within it.
-  while (!queue_.empty()) {
-    const std::size_t unit = queue_.front();
+  if (stopped_ || w.held > kLowWatermark) return batch;
+  auto take = [&](std::deque<std::size_t>& from) {
+    const std::size_t unit = from.front();
+    from.pop_front();
     const std::vector<std::size_t>& indices = units_[unit];
-    if (!batch.empty() && batch.size() + indices.size() > target) break;
-    queue_.pop_front();
     queued_tests_ -= indices.size();
     for (std::size_t index : indices) {
       state_[index] = State::Held;
@@ -145,10 +143,26 @@ std::vector<std::size_t> Scheduler::next_batch(int worker) {
     }
     batch.insert(batch.end(), indices.begin(), indices.end());
     w.units.push_back(unit);
-    if (batch.size() >= target) break;
+  };
+  if (w.suspects == 0 && !suspects_.empty()) {
+    take(suspects_);
+    ++w.suspects;
+  }
+  const std::size_t target = batch_target();
+  // Whole units only; the first may exceed the target, later ones must fit within it.
+  while (!queue_.empty() && batch.size() < target) {
+    if (!batch.empty() && batch.size() + units_[queue_.front()].size() > target) break;
+    take(queue_);
   }
   w.held += batch.size();
   return batch;
+}
+
+bool Scheduler::has_work_for(int worker) const {
+  check_worker(worker);
+  if (stopped_) return false;
+  return !queue_.empty() ||
+         (!suspects_.empty() && workers_[static_cast<std::size_t>(worker)].suspects == 0);
 }
 
 void Scheduler::on_finished(int worker, std::size_t index) {
@@ -159,7 +173,8 @@ void Scheduler::on_finished(int worker, std::size_t index) {
   state_[index] = State::Done;
   owner_[index] = -1;
   --w.held;
-  --unit_left_[unit_of_[index]];
+  const std::size_t unit = unit_of_[index];
+  if (--unit_left_[unit] == 0 && suspect_[unit]) --w.suspects;
   // Workers run their tests in order, so finished units leave from the front.
   while (!w.units.empty() && unit_left_[w.units.front()] == 0) w.units.pop_front();
 }
@@ -190,9 +205,11 @@ std::vector<std::size_t> Scheduler::on_worker_lost(int worker, std::optional<std
     queued_tests_ += rest.size();
     new_units.push_back(add_unit(std::move(rest)));
   }
-  queue_.insert(queue_.begin(), new_units.begin(), new_units.end());
+  for (std::size_t unit : new_units) suspect_[unit] = true;
+  suspects_.insert(suspects_.begin(), new_units.begin(), new_units.end());
   w.units.clear();
   w.held = 0;
+  w.suspects = 0;
   return requeued;
 }
 
@@ -200,7 +217,7 @@ void Scheduler::stop() { stopped_ = true; }
 
 bool Scheduler::stopped() const { return stopped_; }
 
-bool Scheduler::all_handed_out() const { return queue_.empty(); }
+bool Scheduler::all_handed_out() const { return queue_.empty() && suspects_.empty(); }
 
 std::size_t Scheduler::held(int worker) const {
   check_worker(worker);
@@ -210,7 +227,11 @@ std::size_t Scheduler::held(int worker) const {
 std::vector<std::size_t> Scheduler::never_handed_out() const {
   std::vector<std::size_t> out;
   out.reserve(queued_tests_);
-  for (std::size_t unit : queue_) out.insert(out.end(), units_[unit].begin(), units_[unit].end());
+  for (const auto* queue : {&suspects_, &queue_}) {
+    for (std::size_t unit : *queue) {
+      out.insert(out.end(), units_[unit].begin(), units_[unit].end());
+    }
+  }
   return out;
 }
 

@@ -27,7 +27,8 @@ class Scheduler {
   Scheduler(DistMode mode, std::vector<ScheduledItem> items, int workers);
 
   // Indices to send to `worker` now (possibly empty). Whole units only: a file/scope/group
-  // goes to one worker. Call after a worker starts and after each result.
+  // goes to one worker. Call after a worker starts and after each result. Units that came
+  // back from a lost worker go first, but at most one at a time per worker.
   std::vector<std::size_t> next_batch(int worker);
 
   // The worker reported `index` finished (pass or fail).
@@ -42,6 +43,8 @@ class Scheduler {
   bool stopped() const;
 
   bool all_handed_out() const;                        // nothing left in the queue
+  // Whether next_batch(worker) could hand it anything now (ignoring how much it holds).
+  bool has_work_for(int worker) const;
   std::size_t held(int worker) const;                 // handed to `worker`, not finished yet
   std::vector<std::size_t> never_handed_out() const;  // queue contents (for not-run reporting)
 
@@ -50,6 +53,7 @@ class Scheduler {
   struct Worker {
     std::size_t held = 0;           // indices handed out, not finished
     std::deque<std::size_t> units;  // unit ids handed out, oldest first (some may be done)
+    std::size_t suspects = 0;       // suspect units held, not finished
   };
 
   std::size_t batch_target() const;                        // tests to hand out in one refill
@@ -63,6 +67,10 @@ class Scheduler {
   std::vector<State> state_;                     // index -> state
   std::vector<int> owner_;                       // index -> worker holding it, or -1
   std::deque<std::size_t> queue_;                // unit ids not handed out, front first
+  // Units a dead worker held: they may hold the next hang or crash, so each worker takes at
+  // most one at a time and they spread over the workers instead of queueing behind each other.
+  std::deque<std::size_t> suspects_;
+  std::vector<bool> suspect_;                    // unit id -> came back from a lost worker
   std::size_t queued_tests_ = 0;                 // indices in `queue_`
   std::vector<Worker> workers_;
   bool stopped_ = false;

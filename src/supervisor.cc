@@ -36,6 +36,9 @@ uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
          static_cast<uint64_t>(source);
 }
 
+// How often the stack dump file is checked between SIGUSR1 and the kill.
+constexpr auto kStacksPoll = std::chrono::milliseconds(25);
+
 std::string format_seconds(double seconds) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%g", seconds);
@@ -74,6 +77,7 @@ struct Supervisor::Slot {
   bool shutdown_sent = false;
   bool done = false;
   bool retired = false;  // never restarted (beyond the test count, or the run ends)
+  bool blameless_death = false;  // its last worker died outside any test (restart budget)
   std::optional<std::size_t> running;
   double running_wall_start = 0;
   Clock::time_point running_since;
@@ -82,10 +86,14 @@ struct Supervisor::Slot {
   std::optional<Clock::time_point> deadline;
   bool timeout_fired = false;
   std::optional<Clock::time_point> kill_at;
+  std::optional<Clock::time_point> stacks_poll_at;  // after SIGUSR1: is the dump written yet?
+  uint64_t stacks_seen = 0;                         // its size at the last poll
+  bool stacks_dumped = false;                       // it grew since SIGUSR1
   std::optional<Clock::time_point> exit_by;
   bool protocol_broken = false;
   std::string protocol_error;
   std::string live_stdout, live_stderr;
+  uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
 };
 
 class Supervisor::Loop {
@@ -383,6 +391,8 @@ class Supervisor::Loop {
     slot.marker_timeout_s = event.timeout_s;
     slot.timeout_fired = false;
     slot.kill_at.reset();
+    slot.stacks_poll_at.reset();
+    slot.stacks_dumped = false;
     std::optional<double> limit = event.timeout_s;
     if (!limit) limit = settings_.test_timeout_s;
     if (!limit) limit = parse_timeout_text(reference_->settings.ini_timeout);
@@ -410,12 +420,31 @@ class Supervisor::Loop {
   void on(int index, protocol::ReportEvent& event) {
     if (!event.index || *event.index >= records_.size()) return;
     TestRecord& record = records_[*event.index];
-    const PhaseReport& phase = event.report.phase;
+    PhaseReport& phase = event.report.phase;
     const bool counts_as_failure = phase.outcome == "failed" && phase.wasxfail.empty();
-    record.worker = slots_[static_cast<std::size_t>(index)].worker->name();
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    if (phase.outcome == "failed") note_pids_limit(slot, phase, event.report.display);
+    record.worker = slot.worker->name();
     record.phases.push_back(std::move(event.report.phase));
     displays_[*event.index].push_back(std::move(event.report.display));
     if (counts_as_failure) count_failure();
+  }
+
+  // A test that failed after its sandbox refused forks at pids.max says so: the failure it
+  // shows (EAGAIN, "can't start new thread") rarely names the cause. One cgroup read, and only
+  // for failed phases.
+  void note_pids_limit(Slot& slot, PhaseReport& phase, protocol::PhaseDisplay& display) {
+    const uint64_t hits = slot.worker->child().counters().pids_limit_hits;
+    if (hits <= slot.pids_limit_hits) return;
+    slot.pids_limit_hits = hits;
+    const uint64_t limit = sandbox_.profile().limits.pids.value_or(0);
+    const std::string note = "pids limit (" + std::to_string(limit) + ") reached";
+    phase.message = note + ": " + phase.message;
+    const std::string line = "\n[bulkhead] the worker's " + note +
+                             " during this test: the kernel refused " + std::to_string(hits) +
+                             " fork(s)\n";
+    phase.longrepr += line;
+    if (!display.longrepr_color.empty()) display.longrepr_color += line;
   }
 
   void on(int index, protocol::FinishedEvent& event) {
@@ -425,9 +454,11 @@ class Supervisor::Loop {
       slot.running.reset();
       slot.deadline.reset();
       slot.kill_at.reset();  // it finished before the kill: let it live
+      slot.stacks_poll_at.reset();
       slot.timeout_fired = false;
     }
     test_ended(event.index);
+    deaths_without_progress_ = 0;
     if (scheduler_ && index < active_workers_) scheduler_->on_finished(index, event.index);
     refill(index);
   }
@@ -464,10 +495,34 @@ class Supervisor::Loop {
       batch.insert(batch.end(), more.begin(), more.end());
     }
     if (!batch.empty()) send(index, protocol::encode_run(batch));
-    if (scheduler_->stopped() || scheduler_->all_handed_out()) {
+    // It holds one test and waits to learn the next, but what is left are suspects other
+    // workers will take: let it run this one now rather than wait.
+    if (!scheduler_->stopped() && !scheduler_->all_handed_out() && scheduler_->held(index) == 1 &&
+        !scheduler_->has_work_for(index)) {
+      send(index, protocol::encode_go());
+    }
+    if (scheduler_->stopped()) {
+      send(index, protocol::encode_shutdown());
+      slot.shutdown_sent = true;
+      return;
+    }
+    // Nothing left to hand out. A shut-down worker takes no more, so while others still hold
+    // tests (which come back if one dies), a worker that can go on without it (it holds two:
+    // one to run, one to know as `nextitem`) is not told yet; the next refill asks again.
+    if (scheduler_->all_handed_out() &&
+        (scheduler_->held(index) < 2 || !others_hold_tests(index))) {
       send(index, protocol::encode_shutdown());
       slot.shutdown_sent = true;
     }
+  }
+
+  bool others_hold_tests(int index) const {
+    for (int i = 0; i < active_workers_; ++i) {
+      if (i != index && slots_[static_cast<std::size_t>(i)].worker && scheduler_->held(i) > 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
   void test_ended(std::size_t index) {
@@ -524,6 +579,7 @@ class Supervisor::Loop {
       if (!slot.worker) continue;
       if (!slot.timeout_fired) consider(slot.deadline);
       consider(slot.kill_at);
+      consider(slot.stacks_poll_at);
       consider(slot.exit_by);
     }
     itimerspec spec{};
@@ -553,12 +609,25 @@ class Supervisor::Loop {
       if (slot.deadline && !slot.timeout_fired && now >= *slot.deadline && slot.running) {
         // Ask for the Python stacks (faulthandler on SIGUSR1), then kill after a grace.
         slot.timeout_fired = true;
+        slot.stacks_seen = slot.worker->stacks_size();
         slot.worker->child().signal(SIGUSR1);
         slot.kill_at = now + std::chrono::duration_cast<Clock::duration>(
                                  Seconds(settings_.stack_dump_grace_s));
+        slot.stacks_poll_at = now + kStacksPoll;
+      }
+      if (slot.stacks_poll_at && now >= *slot.stacks_poll_at) {
+        // faulthandler writes the whole dump from its signal handler: once the file has grown
+        // and then stopped growing, the grace has done its job and the kill need not wait.
+        const uint64_t size = slot.worker->stacks_size();
+        const bool grew = size > slot.stacks_seen;
+        slot.stacks_poll_at = now + kStacksPoll;
+        if (!grew && slot.stacks_dumped) slot.kill_at = now;
+        slot.stacks_dumped |= grew;
+        slot.stacks_seen = size;
       }
       if (slot.kill_at && now >= *slot.kill_at) {
         slot.kill_at.reset();
+        slot.stacks_poll_at.reset();
         slot.worker->child().kill();
       }
       if (slot.exit_by && now >= *slot.exit_by) {
@@ -598,20 +667,59 @@ class Supervisor::Loop {
     if (scheduler_ && index < active_workers_) scheduler_->on_worker_lost(index, lost);
     const bool clean = slot.done && !slot.protocol_broken;
     release(index);
-    if (clean || slot.retired) return;
-    if (!scheduler_ || scheduler_->stopped() || interrupted_ || session_expired_) return;
-    if (scheduler_->all_handed_out()) return;  // its held tests went back to the queue
+    // Its held tests went back to the queue: workers that can still take tests get them now,
+    // not at their next result (an idle one would otherwise wait for nothing).
+    for (int i = 0; i < active_workers_; ++i) {
+      if (i != index) refill(i);
+    }
     // A worker that died in a test has had its culprit reported: replacing it always makes
     // progress, so only deaths with no test to blame (startup, between tests) use up
-    // --max-worker-restart. One bad test never costs the rest of the run.
-    if (lost) {
-      start_worker(index);
-    } else if (restarts_ < settings_.max_worker_restart) {
-      ++restarts_;
-      start_worker(index);
-    } else if (not_run_reason_.empty()) {
-      not_run_reason_ = "worker restarts exhausted (--max-worker-restart " +
-                        std::to_string(settings_.max_worker_restart) + ")";
+    // --max-worker-restart. One bad test never costs the rest of the run. A worker that ended
+    // cleanly costs nothing either: its slot takes a fresh worker if requeued tests wait.
+    // ...unless workers keep dying in tests with none finishing anywhere in between (a session
+    // fixture or conftest that crashes every worker): past --max-worker-restart such deaths
+    // count too, so the run ends instead of starting one worker per test.
+    if (!clean && lost) ++deaths_without_progress_;
+    slot.blameless_death =
+        !clean && (!lost || deaths_without_progress_ > settings_.max_worker_restart);
+    fill_idle_slots();
+  }
+
+  // Requeued tests (a dead worker's held ones) must reach a live worker. Workers that were told
+  // `shutdown` take no more, so an empty slot (its worker died, or ended cleanly after its
+  // shutdown) gets a fresh worker while more tests wait than live workers can still take.
+  void fill_idle_slots() {
+    if (!scheduler_ || scheduler_->stopped() || interrupted_ || session_expired_) return;
+    if (scheduler_->all_handed_out()) return;
+    const std::size_t queued = scheduler_->never_handed_out().size();
+    std::size_t receptive = 0;  // live workers that may still be handed tests
+    for (int i = 0; i < active_workers_; ++i) {
+      const Slot& slot = slots_[static_cast<std::size_t>(i)];
+      receptive += slot.worker && !slot.shutdown_sent;
+    }
+    for (int i = 0; i < active_workers_ && receptive < queued; ++i) {
+      Slot& slot = slots_[static_cast<std::size_t>(i)];
+      if (slot.worker || slot.retired) continue;
+      if (slot.blameless_death) {
+        if (restarts_ >= settings_.max_worker_restart) {
+          slot.retired = true;
+          if (not_run_reason_.empty()) {
+            not_run_reason_ =
+                deaths_without_progress_ > settings_.max_worker_restart
+                    ? std::to_string(deaths_without_progress_) +
+                          " workers in a row died in a test with none finishing in between "
+                          "(a crashing session fixture or conftest?); worker restarts "
+                          "exhausted (--max-worker-restart " +
+                          std::to_string(settings_.max_worker_restart) + ")"
+                    : "worker restarts exhausted (--max-worker-restart " +
+                          std::to_string(settings_.max_worker_restart) + ")";
+          }
+          continue;
+        }
+        ++restarts_;
+      }
+      start_worker(i);
+      receptive += slots_[static_cast<std::size_t>(i)].worker != nullptr;
     }
   }
 
@@ -621,6 +729,7 @@ class Supervisor::Loop {
     slot.running.reset();
     slot.deadline.reset();
     slot.kill_at.reset();
+    slot.stacks_poll_at.reset();
     slot.exit_by.reset();
   }
 
@@ -640,7 +749,8 @@ class Supervisor::Loop {
     const double duration =
         std::chrono::duration_cast<Seconds>(Clock::now() - slot.running_since).count();
     WorkerProcess& worker = *slot.worker;
-    const std::string log_note = "\n(full worker log: " + worker.log_path() + ")";
+    const std::string log_note =
+        settings_.logs_kept ? "\n(full worker log: " + worker.log_path() + ")" : "";
     if (interrupted_) {
       record_cause(record, Cause::NotRun, not_run_reason_);
     } else if (slot.timeout_fired || session_expired_) {
@@ -753,6 +863,11 @@ class Supervisor::Loop {
     if (exit_override_) return exit_override_;
     if (!internal_errors_.empty()) return 3;
     bool failed = false;
+    // Collection errors the run went on past (--continue-on-collection-errors) fail it, as
+    // in pytest.
+    for (const auto& report : reference_->collect_reports) {
+      failed |= phase_category(report.report.phase) == "error";
+    }
     for (const TestRecord& record : records_) {
       for (const PhaseReport& phase : record.phases) {
         const std::string category = phase_category(phase);
@@ -791,6 +906,7 @@ class Supervisor::Loop {
   int failures_ = 0;
   int maxfail_ = 0;
   int restarts_ = 0;
+  int deaths_without_progress_ = 0;  // deaths in a test since a test last finished anywhere
   bool stopped_by_maxfail_ = false;
   bool interrupted_ = false;
   bool session_expired_ = false;

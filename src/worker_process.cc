@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sandbox/error.h"
@@ -172,6 +173,12 @@ std::string WorkerProcess::stderr_tail() const {
     }
   }
   return std::string(tail);
+}
+
+uint64_t WorkerProcess::stacks_size() const {
+  struct stat info {};
+  if (::fstat(stacks_.get(), &info) != 0) return 0;
+  return static_cast<uint64_t>(info.st_size);
 }
 
 std::string WorkerProcess::read_stacks() const {

@@ -70,6 +70,7 @@ class WorkerProcess {
 
   std::string stderr_tail() const;  // last few KiB of stderr, whole lines
   std::string read_stacks() const;  // faulthandler dumps written so far
+  uint64_t stacks_size() const;     // bytes of dumps so far (an fstat: cheap to poll)
 
  private:
   void capture(int stream, std::string_view data);

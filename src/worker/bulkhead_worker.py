@@ -22,6 +22,17 @@ PROTOCOL_VERSION = 1
 _HIGH_FD_FLOOR = 200
 
 
+# The worker's real stderr, taken at import (before pytest's capture replaces fd 2 during
+# tests): a fatal signal's Python stack (faulthandler) must reach the supervisor's stderr tail,
+# which a crash report quotes, not a capture file that dies with the worker.
+_REAL_STDERR_FD = None
+if os.environ.get("BULKHEAD_WORKER"):
+    try:
+        _REAL_STDERR_FD = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, 200)
+    except OSError:
+        _REAL_STDERR_FD = None
+
+
 def _env_int(name, default):
     try:
         return int(os.environ.get(name, ""))
@@ -203,6 +214,8 @@ class BulkheadWorker:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
+        if _REAL_STDERR_FD is not None:  # after pytest's faulthandler plugin has set its file
+            faulthandler.enable(file=_REAL_STDERR_FD, all_threads=True)
         # pytest's own terminal output goes to the worker log, not the worker's stdout.
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
         if self.log_fd < 0 or reporter is None:
@@ -318,13 +331,16 @@ class BulkheadWorker:
         `nextitem` until more arrive or the supervisor says no more will."""
         queue = collections.deque()
         no_more = False
+        go = False  # run a lone held item now (with nextitem None) instead of waiting
         while True:
-            blocking = not no_more and len(queue) < 2
+            blocking = not no_more and len(queue) < 2 and not (go and queue)
             command = self.channel.receive(block=blocking)
             while command is not None:
                 kind = command.get("cmd")
                 if kind == "run":
                     queue.extend(command["indices"])
+                elif kind == "go":
+                    go = True
                 elif kind == "shutdown":
                     no_more = True
                 elif kind == "stop":  # -x / maxfail / interrupt: drop what has not started
@@ -333,12 +349,16 @@ class BulkheadWorker:
                 command = self.channel.receive(block=False)
             if self.channel.closed:
                 no_more = True
-            if len(queue) < 2 and not no_more:
+            if len(queue) < 2 and not no_more and not (go and queue):
                 continue
             if not queue:
-                break
+                if no_more:
+                    break
+                continue
             index = queue.popleft()
             nextitem = self.items[queue[0]] if queue else None
+            if not queue:
+                go = False
             self._run_one(index, nextitem)
         self.channel.send({"event": "done"})
         return True

@@ -41,3 +41,76 @@ def leaked_cgroups():
         if not os.path.exists(f"/proc/{pid}"):
             leaked.append(path)
     return leaked
+
+
+# -- `bulkhead run` on the fixture suites ------------------------------------------------------
+
+SUITES = os.path.join(SOURCE_DIR, "tests", "suites")
+SYSTEM_PYTHON = "/usr/bin/python3"  # has pytest; the first python3 on PATH may not
+
+
+def copy_suite(name, dest):
+    """Copies tests/suites/<name> to dest/<name> (runs never write into the repository)."""
+    import shutil
+    target = os.path.join(str(dest), name)
+    shutil.copytree(os.path.join(SUITES, name), target,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return target
+
+
+def run_bulkhead(*args, cwd, env=None, timeout=240, python=SYSTEM_PYTHON, preexec=()):
+    """`bulkhead run` with plain output; returns the CompletedProcess (text)."""
+    full_env = dict(os.environ if env is None else env)
+    full_env.setdefault("COLUMNS", "80")
+    full_env.pop("PYTEST_ADDOPTS", None)
+    command = [*preexec, BULKHEAD, "run", "--python", python, "--color", "no", *args]
+    return subprocess.run(command, cwd=str(cwd), env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_pytest(*args, cwd, env=None, timeout=240):
+    """Plain pytest on the same suite, for comparing closing lines and exit codes."""
+    full_env = dict(os.environ if env is None else env)
+    full_env.setdefault("COLUMNS", "80")
+    full_env.pop("PYTEST_ADDOPTS", None)
+    full_env.pop("BULKHEAD_WORKER", None)
+    return subprocess.run([SYSTEM_PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-p",
+                           "no:randomly", *args], cwd=str(cwd), env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def closing_counts(stdout):
+    """The counts of pytest's closing line: '= 1 failed, 2 passed in 0.1s =' -> '1 failed, 2
+    passed' (no duration, no padding)."""
+    import re
+    lines = [line for line in stdout.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = re.match(r"^=*\s*(.*?) in [0-9.]+s(?: \([0-9:]+\))?\s*=*$", line)
+        if match:
+            return match.group(1)
+    raise AssertionError("no closing line in:\n" + stdout[-2000:])
+
+
+def processes_with_env_marker(marker):
+    """(pid, cmdline) of live processes whose environment holds `marker` (a unique value the
+    run was started with: every sandboxed process inherits it)."""
+    needle = marker.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read():
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        found.append((int(entry), cmdline))
+    return found
+
+
+def mount_lines():
+    with open("/proc/self/mountinfo") as f:
+        return f.read().splitlines()

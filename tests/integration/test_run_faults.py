@@ -90,3 +90,32 @@ def test_sigterm_kills_workers_and_writes_partial_reports(tmp_path):
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 2, out
     assert report.exists()
+
+
+def test_session_fixture_crashing_every_worker_ends_the_run(tmp_path):
+    # Every worker dies in its first test; the run must stop replacing them rather than start
+    # one worker per test, and still report each test once.
+    (tmp_path / "conftest.py").write_text(
+        "import os, pytest\n"
+        "@pytest.fixture(scope='session', autouse=True)\n"
+        "def broken():\n"
+        "    if os.environ.get('BULKHEAD_WORKER'):\n"
+        "        os.abort()\n"
+        "    yield\n")
+    (tmp_path / "test_many.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('i', range(40))\n"
+        "def test_one(i):\n"
+        "    pass\n")
+    report = tmp_path / "r.json"
+    started = time.monotonic()
+    result = subprocess.run(command("-n", "2", "--max-worker-restart", "2", "--json", str(report)),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout
+    assert "workers in a row died in a test" in result.stdout
+    tests = by_nodeid(report)
+    assert len(tests) == 40
+    causes = [t["cause"] for t in tests.values()]
+    assert causes.count("crash") <= 2 + 2 + 2  # free deaths + budget, per the rule, bounded
+    assert causes.count("crash") + causes.count("notrun") == 40
+    assert time.monotonic() - started < 60

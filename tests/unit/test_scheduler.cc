@@ -187,6 +187,26 @@ TEST(Scheduler, LostWorkerRequeuesAtTheFrontExceptTheLostTest) {
   EXPECT_EQ(s.held(0), 4u);
 }
 
+TEST(Scheduler, TestsBackFromALostWorkerSpreadOnePerWorker) {
+  // Worker 0 holds four tests in a row (think: four hangs); the first one kills it.
+  Scheduler s(DistMode::Load, numbered(16), 2);
+  ASSERT_EQ(s.next_batch(0), (Indices{0, 1, 2, 3}));  // ceil(16/4)
+  ASSERT_EQ(s.next_batch(1), (Indices{4, 5, 6}));     // ceil(12/4)
+  for (std::size_t i : {4, 5, 6}) s.on_finished(1, i);
+  ASSERT_EQ(s.on_worker_lost(0, 0), (Indices{1, 2, 3}));
+
+  // Each worker takes one suspect first, topped up with ordinary tests, never two suspects.
+  EXPECT_EQ(s.next_batch(0), (Indices{1, 7, 8}));  // ceil(11/4) = 3
+  EXPECT_EQ(s.next_batch(1), (Indices{2, 9}));     // ceil(8/4) = 2
+  s.on_finished(0, 7);
+  s.on_finished(0, 8);
+  EXPECT_EQ(s.next_batch(0), (Indices{10, 11}));  // still holds suspect 1: no suspect 3
+  // Once its suspect is done, the next suspect may go to it.
+  s.on_finished(0, 1);
+  EXPECT_EQ(s.next_batch(0).front(), 3u);
+  EXPECT_TRUE(s.has_work_for(1));
+}
+
 TEST(Scheduler, LostWorkerKeepsTheRestOfAUnitTogether) {
   // Files a = {0,1,2}, b = {3,4}, c = {5..9}; one worker takes a and b (target 5).
   std::vector<ScheduledItem> items = {
