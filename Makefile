@@ -32,7 +32,9 @@ demo: binary
 	examples/collisions/demo.sh $(BUILD)/bin/bulkhead
 
 bench: binary
+	cmake --build $(BUILD) -j $(JOBS) --target sandbox_batch
 	bench/sandbox_start $(BUILD)/bin/bulkhead
+	$(BUILD)/bin/sandbox_batch $(BUILD)/share/bulkhead/profiles
 	bench/run_compare $(BUILD)/bin/bulkhead
 
 format:
