@@ -48,23 +48,37 @@ def _move_fd_high(fd):
 
 
 class Channel:
-    """JSON lines over one stream socket: events out, commands in."""
+    """JSON lines over one stream socket: events out, commands in. Posted events leave with
+    the next flush: a test's teardown report and `finished` go out with the next test's
+    `start` (or before the worker blocks), saving the supervisor a wake-up per test."""
 
     def __init__(self, fd):
         self.fd = fd
         self._inbox = bytearray()
+        self._outbox = bytearray()
         self.closed = False
 
-    def send(self, message):
+    def post(self, message):
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-        data = text.encode("utf-8", "replace") + b"\n"
-        view = memoryview(data)
+        self._outbox += text.encode("utf-8", "replace")
+        self._outbox += b"\n"
+
+    def flush(self):
+        view = memoryview(self._outbox)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
+        view.release()
+        self._outbox.clear()
+
+    def send(self, message):
+        self.post(message)
+        self.flush()
 
     def receive(self, block):
         """Returns the next command (a dict), or None when none is ready (or the peer closed)."""
+        if block:
+            self.flush()
         while True:
             newline = self._inbox.find(b"\n")
             if newline >= 0:
@@ -308,7 +322,11 @@ class BulkheadWorker:
         event = self.describe(report)
         event["event"] = "report"
         event["index"] = self.current_index
-        self.channel.send(event)
+        self.channel.post(event)
+        # The supervisor must know which phase a hang or crash cut short: setup and call go out
+        # now; teardown and `finished` leave with the next test's `start`.
+        if report.when != "teardown":
+            self.channel.flush()
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
         from _pytest.warnings import warning_record_to_str
@@ -366,9 +384,10 @@ class BulkheadWorker:
     def _run_one(self, index, nextitem):
         item = self.items[index]
         self.current_index = index
-        self.channel.send({"event": "start", "index": index, "timeout": self._timeout_of(item)})
+        self.channel.post({"event": "start", "index": index, "timeout": self._timeout_of(item)})
+        self.channel.flush()
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        self.channel.send({"event": "finished", "index": index})
+        self.channel.post({"event": "finished", "index": index})
         self.current_index = None
 
 
