@@ -378,6 +378,10 @@ class BulkheadWorker:
             if not queue:
                 go = False
             self._run_one(index, nextitem)
+            if session.shouldfail or session.shouldstop:
+                # pytest's own -x / --maxfail count for this worker: with one worker it is the
+                # global count, so stop exactly here instead of racing the supervisor's `stop`.
+                break
         self.channel.send({"event": "done"})
         return True
 
