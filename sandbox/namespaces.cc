@@ -5,6 +5,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +51,57 @@ int probe_namespaces(unsigned long flags, bool with_user_ns) {
   while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ECHILD;
+}
+
+int probe_overlay_in_user_namespace() {
+  const uid_t uid = ::getuid();
+  const gid_t gid = ::getgid();
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return errno;
+  long pid = clone3_process(CLONE_NEWUSER | CLONE_NEWNS, nullptr, -1);
+  if (pid < 0) {
+    int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return err;
+  }
+  if (pid == 0) {
+    // The child: map ourselves, then try tmpfs + overlay on a private mount tree.
+    auto fail = [&](int err) {
+      (void)!::write(report[1], &err, sizeof err);
+      ::_exit(1);
+    };
+    auto write_text = [](const char* path, const std::string& text) {
+      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      if (fd >= 0) ::close(fd);
+      return ok;
+    };
+    if (!write_text("/proc/self/setgroups", "deny") ||
+        !write_text("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
+        !write_text("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
+      fail(errno);
+    }
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(errno);
+    if (::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=0700") != 0) fail(errno);
+    for (const char* dir : {"/tmp/l", "/tmp/u", "/tmp/w", "/tmp/m"}) {
+      if (::mkdir(dir, 0700) != 0) fail(errno);
+    }
+    if (::mount("overlay", "/tmp/m", "overlay", 0,
+                "lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w") != 0) {
+      fail(errno);
+    }
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  int err = 0;
+  if (::read(report[0], &err, sizeof err) != sizeof err) err = 0;
+  ::close(report[0]);
+  int status = 0;
+  while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
+  }
+  if (err == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) err = ECHILD;
+  return err;
 }
 
 std::string signal_name(int sig) {

@@ -20,6 +20,10 @@ const std::vector<NamespaceKind>& sandbox_namespaces();
 // the errno clone3 gave.
 int probe_namespaces(unsigned long flags, bool with_user_ns);
 
+// 0 when overlayfs can be mounted (tmpfs upper) inside a new user + mount namespace, as a
+// rootless sandbox needs for its project and HOME overlays; else the errno that refused it.
+int probe_overlay_in_user_namespace();
+
 // Raw clone3; returns the child's pid in the parent and 0 in the child, -1 with errno.
 // `pidfd_out` receives a pidfd when non-null; `cgroup_fd` >= 0 adds CLONE_INTO_CGROUP.
 long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd);

@@ -31,8 +31,16 @@ struct Report {
 
 std::string controller_text(const std::optional<sandbox::ControllerHome>& home) {
   if (!home) return "not available";
-  return fmt::format("{} at {}", home->version == sandbox::CgroupVersion::V1 ? "v1" : "v2",
-                     home->own_dir);
+  std::string text = fmt::format(
+      "{} at {}", home->version == sandbox::CgroupVersion::V1 ? "v1" : "v2", home->own_dir);
+  if (::access(home->own_dir.c_str(), W_OK) != 0) {
+    text += fmt::format(" (not writable by uid {}: not delegated to us)", ::geteuid());
+  }
+  return text;
+}
+
+const char* controller_status(const std::optional<sandbox::ControllerHome>& home) {
+  return home && ::access(home->own_dir.c_str(), W_OK) == 0 ? "ok" : "warn";
 }
 
 // Runs a full sandbox (default profile) with /bin/true: the end-to-end check.
@@ -104,12 +112,21 @@ int cmd_doctor(int argc, char** argv) {
                 err == 0 ? "" : fmt::format("{}; without it {}", std::strerror(err), kind.without_it));
   }
 
+  {
+    int err = sandbox::probe_overlay_in_user_namespace();
+    report.line(err == 0 ? "ok" : "warn", "overlayfs in a user namespace",
+                err == 0 ? (rootless ? "" : "(what a rootless run uses)")
+                         : fmt::format("{}; rootless runs get read-only binds instead of "
+                                       "private writable project and HOME overlays",
+                                       std::strerror(err)));
+  }
+
   std::printf("\ncgroups\n");
   auto layout = sandbox::detect_cgroup_layout();
   report.line("info", "hierarchy", layout.mode());
-  report.line(layout.memory ? "ok" : "warn", "memory controller", controller_text(layout.memory));
-  report.line(layout.cpu ? "ok" : "warn", "cpu controller", controller_text(layout.cpu));
-  report.line(layout.pids ? "ok" : "warn", "pids controller", controller_text(layout.pids));
+  report.line(controller_status(layout.memory), "memory controller", controller_text(layout.memory));
+  report.line(controller_status(layout.cpu), "cpu controller", controller_text(layout.cpu));
+  report.line(controller_status(layout.pids), "pids controller", controller_text(layout.pids));
 
   std::printf("\nseccomp\n");
   int mode = ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
