@@ -16,7 +16,9 @@
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "src/collection_check.h"
 #include "src/outcome.h"
+#include "src/worker_fate.h"
 
 namespace bulkhead {
 namespace {
@@ -38,26 +40,6 @@ uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
 
 // How often the stack dump file is checked between SIGUSR1 and the kill.
 constexpr auto kStacksPoll = std::chrono::milliseconds(25);
-
-std::string format_seconds(double seconds) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", seconds);
-  return std::string(buffer) + "s";
-}
-
-std::string mebibytes(uint64_t bytes) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buffer;
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  const char* description = strsignal(sig);
-  std::string name = abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-  if (description) name += std::string(" (") + description + ")";
-  return name;
-}
 
 std::optional<double> parse_timeout_text(const std::string& text) {
   if (text.empty()) return std::nullopt;
@@ -349,27 +331,9 @@ class Supervisor::Loop {
   }
 
   bool same_collection(int index, const protocol::CollectedEvent& event) {
-    const auto& expected = reference_->items;
-    bool same = expected.size() == event.items.size();
-    for (std::size_t i = 0; same && i < expected.size(); ++i) {
-      same = expected[i].nodeid == event.items[i].nodeid;
-    }
-    if (same) return true;
-    std::unordered_set<std::string> theirs, ours;
-    for (const auto& item : event.items) theirs.insert(item.nodeid);
-    for (const auto& item : expected) ours.insert(item.nodeid);
-    std::string diff;
-    int shown = 0;
-    for (const auto& item : expected) {
-      if (!theirs.count(item.nodeid) && shown++ < 10) diff += "\n  - " + item.nodeid;
-    }
-    for (const auto& item : event.items) {
-      if (!ours.count(item.nodeid) && shown++ < 10) diff += "\n  + " + item.nodeid;
-    }
-    if (diff.empty()) diff = "\n  (same tests, different order)";
-    mismatch_ = "Different tests were collected between " + reference_worker_name() + " and gw" +
-                std::to_string(index) + " (" + std::to_string(expected.size()) + " vs " +
-                std::to_string(event.items.size()) + " items). The difference is:" + diff;
+    mismatch_ = collection_difference(reference_->items, reference_worker_name(), event.items,
+                                      "gw" + std::to_string(index));
+    if (mismatch_.empty()) return true;
     exit_override_ = kExitCollectionMismatch;
     stop_everything();
     return false;
@@ -652,7 +616,8 @@ class Supervisor::Loop {
 
     if (!slot.collected && !reference_) {
       // Died before the first collection anywhere: a broken command line, conftest or env.
-      startup_failures_.push_back(describe_exit(slot, info) + "\n" + slot.worker->stderr_tail());
+      startup_failures_.push_back(describe_exit(slot.worker->name(), info) + "\n" +
+                                  slot.worker->stderr_tail());
       if (info.exited && info.exit_code >= 1 && info.exit_code <= 5) {
         startup_exit_code_ = info.exit_code;
       }
@@ -733,14 +698,6 @@ class Supervisor::Loop {
     slot.exit_by.reset();
   }
 
-  std::string describe_exit(const Slot& slot, const sandbox::ExitInfo& info) const {
-    const std::string& name = slot.worker->name();
-    if (!info.setup_error.empty())
-      return "worker " + name + " failed to start: " + info.setup_error;
-    if (info.signaled) return "worker " + name + " killed by " + signal_name(info.term_signal);
-    return "worker " + name + " exited with status " + std::to_string(info.exit_code);
-  }
-
   // The worker died (or was killed) while running a test: record why, once.
   void end_running_test(Slot& slot, const sandbox::ExitInfo& info) {
     const std::size_t index = *slot.running;
@@ -749,46 +706,23 @@ class Supervisor::Loop {
     const double duration =
         std::chrono::duration_cast<Seconds>(Clock::now() - slot.running_since).count();
     WorkerProcess& worker = *slot.worker;
-    const std::string log_note =
-        settings_.logs_kept ? "\n(full worker log: " + worker.log_path() + ")" : "";
     if (interrupted_) {
       record_cause(record, Cause::NotRun, not_run_reason_);
-    } else if (slot.timeout_fired || session_expired_) {
-      const double limit = session_expired_ && !slot.timeout_fired
-                               ? *settings_.session_timeout_s
-                               : slot.running_limit_s.value_or(0);
-      const std::string message =
-          session_expired_ && !slot.timeout_fired
-              ? "Timeout: session timeout of " + format_seconds(limit) + " reached"
-              : "Timeout: test exceeded " + format_seconds(limit);
-      std::string stacks = worker.read_stacks();
-      if (stacks.empty()) stacks = "(no Python stack: the worker did not answer SIGUSR1)\n";
-      record_cause(record, Cause::Timeout, message,
-                   message + "\n\nPython stacks of " + worker.name() + " at the deadline:\n" +
-                       stacks + log_note,
-                   slot.running_wall_start, duration);
-    } else if (info.oom_killed) {
-      std::string message = "OOM: memory limit";
-      if (info.memory_limit_bytes) message += " " + mebibytes(info.memory_limit_bytes);
-      message += " exceeded";
-      if (info.memory_peak_bytes) message += " (peak " + mebibytes(info.memory_peak_bytes) + ")";
-      record_cause(record, Cause::OOM, message,
-                   message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" +
-                       worker.stderr_tail() + log_note,
-                   slot.running_wall_start, duration);
     } else {
-      std::string message = "Crash: " + describe_exit(slot, info);
-      if (info.pids_limit_hit) {
-        message += " (pids limit " + std::to_string(info.pids_limit) + " reached)";
-      }
-      if (slot.protocol_broken) message += " (" + slot.protocol_error + ")";
-      std::string tail = worker.stderr_tail();
-      if (tail.empty()) tail = "(nothing)\n";
-      std::string details = message + "\n\nlast lines of " + worker.name() + "'s stderr:\n" + tail;
-      if (!worker.channel_partial().empty()) {
-        details += "\n(the worker's last message was cut off mid-line)";
-      }
-      record_cause(record, Cause::Crash, message, details + log_note, slot.running_wall_start,
+      FateInput input;
+      input.worker = worker.name();
+      input.exit = info;
+      input.timed_out = slot.timeout_fired;
+      input.test_limit_s = slot.running_limit_s;
+      input.session_expired = session_expired_;
+      input.session_limit_s = settings_.session_timeout_s;
+      if (slot.timeout_fired || session_expired_) input.stacks = worker.read_stacks();
+      input.stderr_tail = worker.stderr_tail();
+      if (slot.protocol_broken) input.protocol_error = slot.protocol_error;
+      input.message_cut_off = !worker.channel_partial().empty();
+      if (settings_.logs_kept) input.log_path = worker.log_path();
+      const Fate fate = describe_fate(input);
+      record_cause(record, fate.cause, fate.message, fate.details, slot.running_wall_start,
                    duration);
     }
     record.worker = worker.name();

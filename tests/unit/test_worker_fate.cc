@@ -1,0 +1,76 @@
+// Wording of timeouts, OOM kills and crashes: what the reports say about a lost test.
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "src/worker_fate.h"
+
+namespace bulkhead {
+namespace {
+
+TEST(WorkerFate, TimeoutCarriesTheLimitAndTheStacks) {
+  FateInput input;
+  input.worker = "gw1";
+  input.timed_out = true;
+  input.test_limit_s = 5;
+  input.stacks = "Thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in test_x\n";
+  input.exit.signaled = true;
+  input.exit.term_signal = SIGKILL;
+  Fate fate = describe_fate(input);
+  EXPECT_EQ(fate.cause, Cause::Timeout);
+  EXPECT_EQ(fate.message, "Timeout: test exceeded 5s");
+  EXPECT_NE(fate.details.find("Python stacks of gw1 at the deadline:\nThread 0x1"),
+            std::string::npos);
+}
+
+TEST(WorkerFate, TimeoutWithoutAnswerSaysSo) {
+  FateInput input;
+  input.worker = "gw0";
+  input.timed_out = true;
+  input.test_limit_s = 1.5;
+  Fate fate = describe_fate(input);
+  EXPECT_EQ(fate.message, "Timeout: test exceeded 1.5s");
+  EXPECT_NE(fate.details.find("did not answer SIGUSR1"), std::string::npos);
+}
+
+TEST(WorkerFate, OomComesFromTheCgroupNotFromSigkill) {
+  FateInput input;
+  input.worker = "gw0";
+  input.exit.signaled = true;
+  input.exit.term_signal = SIGKILL;
+  Fate crash = describe_fate(input);
+  EXPECT_EQ(crash.cause, Cause::Crash);  // SIGKILL alone is not an OOM
+  input.exit.oom_killed = true;
+  input.exit.memory_limit_bytes = 512ULL << 20;
+  input.exit.memory_peak_bytes = 512ULL << 20;
+  Fate oom = describe_fate(input);
+  EXPECT_EQ(oom.cause, Cause::OOM);
+  EXPECT_EQ(oom.message, "OOM: memory limit 512 MiB exceeded (peak 512 MiB)");
+}
+
+TEST(WorkerFate, CrashNamesSignalOrStatusAndKeepsTheStderrTail) {
+  FateInput input;
+  input.worker = "gw2";
+  input.exit.signaled = true;
+  input.exit.term_signal = SIGSEGV;
+  input.stderr_tail = "Fatal Python error: Segmentation fault\n";
+  input.log_path = "/tmp/bulkhead-0/run/gw2.log";
+  Fate fate = describe_fate(input);
+  EXPECT_EQ(fate.message, "Crash: worker gw2 killed by SIGSEGV (Segmentation fault)");
+  EXPECT_NE(fate.details.find("last lines of gw2's stderr:\nFatal Python error"),
+            std::string::npos);
+  EXPECT_NE(fate.details.find("(full worker log: /tmp/bulkhead-0/run/gw2.log)"),
+            std::string::npos);
+  FateInput exited;
+  exited.worker = "gw0";
+  exited.exit.exited = true;
+  exited.exit.exit_code = 3;
+  exited.exit.pids_limit_hit = true;
+  exited.exit.pids_limit = 64;
+  EXPECT_EQ(describe_fate(exited).message,
+            "Crash: worker gw0 exited with status 3 (pids limit 64 reached)");
+  EXPECT_NE(describe_fate(exited).details.find("(nothing)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bulkhead
