@@ -90,13 +90,18 @@ void install_fds(const std::vector<int>& fds) {
 
 // The payload's side of the checklist, after fork from init: fds, cwd, rlimits,
 // capabilities, no_new_privs, seccomp, exec.
-[[noreturn]] void start_payload(const InitConfig& config, const sigset_t& original_mask) {
+[[noreturn]] void start_payload(const InitConfig& config) {
   // A status fd above the installed range that closes on exec.
   int status_fd = ::fcntl(config.status_fd, F_DUPFD_CLOEXEC, 100);
   try {
-    for (int sig : kForwarded) ::signal(sig, SIG_DFL);
-    ::signal(SIGCHLD, SIG_DFL);
-    ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    // A clean slate: whatever the supervisor blocked (it reads signals through a signalfd)
+    // or ignored (a shell's `&` ignores SIGINT) must not reach the payload.
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    }
+    sigset_t empty;
+    sigemptyset(&empty);
+    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<int> fds = {config.stdin_fd, config.stdout_fd, config.stderr_fd};
     fds.insert(fds.end(), config.extra_fds.begin(), config.extra_fds.end());
@@ -143,7 +148,7 @@ void run_init(const InitConfig& config) {
   if (n != 1) ::_exit(125);
   ::close(config.sync_fd);
 
-  sigset_t handled, original_mask;
+  sigset_t handled;
   std::vector<std::string> warnings;
   int signal_fd = -1;
   try {
@@ -156,7 +161,7 @@ void run_init(const InitConfig& config) {
     sigemptyset(&handled);
     sigaddset(&handled, SIGCHLD);
     for (int sig : kForwarded) sigaddset(&handled, sig);
-    if (::sigprocmask(SIG_BLOCK, &handled, &original_mask) != 0) throw_errno("sigprocmask");
+    if (::sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) throw_errno("sigprocmask");
     signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
     if (signal_fd < 0) throw_errno("signalfd");
   } catch (const std::exception& e) {
@@ -171,7 +176,7 @@ void run_init(const InitConfig& config) {
     send_status(config.status_fd, std::string("E fork payload: ") + std::strerror(errno));
     ::_exit(125);
   }
-  if (payload == 0) start_payload(config, original_mask);
+  if (payload == 0) start_payload(config);
   send_status(config.status_fd, "R");
   // Our copies of the payload's fds are no longer needed.
   for (int fd : {config.stdin_fd, config.stdout_fd, config.stderr_fd}) {

@@ -284,3 +284,24 @@ def _processes_with(token):
         if token in cmdline and "sleep" in cmdline and "sh\0-c" not in cmdline:
             found.append(pid)
     return found
+
+
+def test_payload_starts_with_no_blocked_or_ignored_signals():
+    # The supervisor blocks signals for its signalfd; a shell's `&` ignores SIGINT. Neither may
+    # leak into the sandbox, or tests that signal their own subprocesses hang.
+    result = subprocess.run(["sh", "-c", f"{BULKHEAD} exec -- grep -E '^Sig(Blk|Ign):' "
+                             "/proc/self/status & wait"], capture_output=True, text=True,
+                            timeout=60, cwd="/")
+    fields = dict(line.split(":\t") for line in result.stdout.strip().splitlines())
+    assert fields == {"SigBlk": "0000000000000000", "SigIgn": "0000000000000000"}, result
+
+
+def test_sigterm_to_bulkhead_is_forwarded_to_the_command(tmp_path):
+    proc = subprocess.Popen([BULKHEAD, "exec", "--", PYTHON, "-c",
+                             "import time; print('up', flush=True); time.sleep(60)"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "up"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SG: killed by SIGTERM" in err
