@@ -222,7 +222,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--json", "json", "Write a JSON report");
   add("--python", "python", "Python interpreter with pytest (default: first on PATH with it)");
   add("--max-worker-restart", "max_worker_restart",
-      "Worker replacements allowed (default 4 x workers)");
+      "Replacements for workers that died with no test to blame, or in a run of crashing "
+      "tests with none finishing (default 4 x workers); one that died in a test is always "
+      "replaced");
   add("--color", "color", "yes | no | auto");
   add("--output-cap", "output_cap", "Captured output kept per test (default 1M)");
   bool require_isolation = false;
