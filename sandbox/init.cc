@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +89,18 @@ void install_fds(const std::vector<int>& fds) {
   ::_exit(code);
 }
 
+// SIG_DFL through the raw syscall: libc refuses the two real-time signals it keeps for
+// itself (32, 33), which an ignoring parent still passes on.
+void reset_signal(int sig) {
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } action = {SIG_DFL, 0, nullptr, 0};
+  ::syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof action.mask);
+}
+
 // The payload's side of the checklist, after fork from init: fds, cwd, rlimits,
 // capabilities, no_new_privs, seccomp, exec.
 [[noreturn]] void start_payload(const InitConfig& config) {
@@ -97,7 +110,7 @@ void install_fds(const std::vector<int>& fds) {
     // A clean slate: whatever the supervisor blocked (it reads signals through a signalfd)
     // or ignored (a shell's `&` ignores SIGINT) must not reach the payload.
     for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+      if (sig != SIGKILL && sig != SIGSTOP) reset_signal(sig);
     }
     sigset_t empty;
     sigemptyset(&empty);

@@ -29,6 +29,16 @@ std::string phase_category(const PhaseReport& phase) {
   return "";
 }
 
+bool any_failure(const std::vector<TestRecord>& tests) {
+  for (const TestRecord& test : tests) {
+    for (const PhaseReport& phase : test.phases) {
+      const std::string category = phase_category(phase);
+      if (category == "failed" || category == "error") return true;
+    }
+  }
+  return false;
+}
+
 std::string overall_outcome(const TestRecord& test) {
   if (test.cause == Cause::NotRun || test.phases.empty()) return "notrun";
   bool error = false;

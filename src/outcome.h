@@ -23,6 +23,9 @@ std::string phase_category(const PhaseReport& phase);
 // crash or OOM counts through the phase record_cause() added ("failed" in call, else "error").
 std::string overall_outcome(const TestRecord& test);
 
+// Whether any phase of any test counts as "failed" or "error" (the run then exits 1).
+bool any_failure(const std::vector<TestRecord>& tests);
+
 // Counts as pytest's final line makes them: one per phase category ("passed" 1 per passing
 // call, a failing call plus an erroring teardown count 1 failed and 1 error), plus per-test
 // counts of our causes. `tests` is the number of records.

@@ -17,66 +17,12 @@
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
 #include "src/collection_check.h"
+#include "src/supervisor_slot.h"
 #include "src/outcome.h"
 #include "src/worker_fate.h"
 
 namespace bulkhead {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-using Seconds = std::chrono::duration<double>;
-
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// What an epoll event belongs to, packed into its 64-bit tag.
-enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd };
-
-uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
-  return (static_cast<uint64_t>(slot) << 40) | (static_cast<uint64_t>(generation) << 8) |
-         static_cast<uint64_t>(source);
-}
-
-// How often the stack dump file is checked between SIGUSR1 and the kill.
-constexpr auto kStacksPoll = std::chrono::milliseconds(25);
-
-std::optional<double> parse_timeout_text(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0' || !(value > 0)) return std::nullopt;
-  return value;
-}
-
-}  // namespace
-
-struct Supervisor::Slot {
-  std::unique_ptr<WorkerProcess> worker;
-  int incarnations = 0;     // workers started in this slot so far
-  uint32_t generation = 0;  // tags epoll events of the current worker
-  bool collected = false;
-  bool shutdown_sent = false;
-  bool done = false;
-  bool retired = false;  // never restarted (beyond the test count, or the run ends)
-  bool blameless_death = false;  // its last worker died outside any test (restart budget)
-  std::optional<std::size_t> running;
-  double running_wall_start = 0;
-  Clock::time_point running_since;
-  std::optional<double> marker_timeout_s;
-  std::optional<double> running_limit_s;
-  std::optional<Clock::time_point> deadline;
-  bool timeout_fired = false;
-  std::optional<Clock::time_point> kill_at;
-  std::optional<Clock::time_point> stacks_poll_at;  // after SIGUSR1: is the dump written yet?
-  uint64_t stacks_seen = 0;                         // its size at the last poll
-  bool stacks_dumped = false;                       // it grew since SIGUSR1
-  std::optional<Clock::time_point> exit_by;
-  bool protocol_broken = false;
-  std::string protocol_error;
-  std::string live_stdout, live_stderr;
-  uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
-};
+using namespace supervisor_detail;
 
 class Supervisor::Loop {
  public:
@@ -760,12 +706,7 @@ class Supervisor::Loop {
 
     if (!mismatch_.empty()) terminal_.line(mismatch_, "red");
     if (fatal_ && !reference_) {
-      // Usually every worker fails the same way (a bad option): show each distinct text once.
-      std::vector<std::string> shown;
-      for (const std::string& failure : startup_failures_) {
-        const std::string text = failure.substr(failure.find('\n') + 1);
-        if (std::find(shown.begin(), shown.end(), text) != shown.end()) continue;
-        shown.push_back(text);
+      for (const std::string& failure : distinct_startup_failures(startup_failures_)) {
         terminal_.line("bulkhead: " + failure, "red");
       }
     }
@@ -802,13 +743,7 @@ class Supervisor::Loop {
     for (const auto& report : reference_->collect_reports) {
       failed |= phase_category(report.report.phase) == "error";
     }
-    for (const TestRecord& record : records_) {
-      for (const PhaseReport& phase : record.phases) {
-        const std::string category = phase_category(phase);
-        failed |= category == "failed" || category == "error";
-      }
-    }
-    if (failed || not_run_shown > 0) return 1;
+    if (failed || any_failure(records_) || not_run_shown > 0) return 1;
     if (records_.empty()) return 5;
     return 0;
   }

@@ -1,6 +1,7 @@
 // Wording of timeouts, OOM kills and crashes for the reports (see worker_fate.h).
 #include "src/worker_fate.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -16,6 +17,17 @@ std::string signal_text(int sig) {
 }
 
 }  // namespace
+
+std::vector<std::string> distinct_startup_failures(const std::vector<std::string>& failures) {
+  std::vector<std::string> shown, details;
+  for (const std::string& failure : failures) {
+    const std::string text = failure.substr(failure.find('\n') + 1);
+    if (std::find(details.begin(), details.end(), text) != details.end()) continue;
+    details.push_back(text);
+    shown.push_back(failure);
+  }
+  return shown;
+}
 
 std::string format_seconds(double seconds) {
   char buffer[32];

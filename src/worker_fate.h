@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sandbox/sandbox.h"
 #include "src/test_model.h"
@@ -37,6 +38,10 @@ Fate describe_fate(const FateInput& input);
 // "worker gw1 killed by SIGSEGV (Segmentation fault)", "... exited with status 3",
 // "... failed to start: <setup error>".
 std::string describe_exit(const std::string& worker, const sandbox::ExitInfo& exit);
+
+// Workers that die before collecting usually die the same way (a bad option, a broken
+// conftest): each failure ("headline\ndetails") once per distinct details.
+std::vector<std::string> distinct_startup_failures(const std::vector<std::string>& failures);
 
 std::string format_seconds(double seconds);  // "5s", "1.5s"
 std::string mebibytes(uint64_t bytes);       // "512 MiB"

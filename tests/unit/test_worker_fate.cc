@@ -3,6 +3,7 @@
 
 #include <csignal>
 
+#include "src/outcome.h"
 #include "src/worker_fate.h"
 
 namespace bulkhead {
@@ -70,6 +71,35 @@ TEST(WorkerFate, CrashNamesSignalOrStatusAndKeepsTheStderrTail) {
   EXPECT_EQ(describe_fate(exited).message,
             "Crash: worker gw0 exited with status 3 (pids limit 64 reached)");
   EXPECT_NE(describe_fate(exited).details.find("(nothing)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+TEST(WorkerFate, StartupFailuresShownOncePerDistinctDetails) {
+  std::vector<std::string> failures = {"worker gw0 exited with status 4\nusage: bad -x",
+                                       "worker gw1 exited with status 4\nusage: bad -x",
+                                       "worker gw2 exited with status 1\nImportError: conftest"};
+  EXPECT_EQ(distinct_startup_failures(failures),
+            (std::vector<std::string>{failures[0], failures[2]}));
+}
+
+TEST(Outcome, AnyFailureSeesFailedCallsAndSetupErrorsButNotSkips) {
+  TestRecord passed;
+  passed.phases.push_back({});
+  passed.phases.back().when = "call";
+  passed.phases.back().outcome = "passed";
+  TestRecord skipped = passed;
+  skipped.phases.back().outcome = "skipped";
+  EXPECT_FALSE(any_failure({passed, skipped}));
+  TestRecord setup_error;
+  setup_error.phases.push_back({});
+  setup_error.phases.back().when = "setup";
+  setup_error.phases.back().outcome = "failed";
+  EXPECT_TRUE(any_failure({passed, setup_error}));
 }
 
 }  // namespace
