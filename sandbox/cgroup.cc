@@ -50,6 +50,10 @@ std::string own_dir_in(const std::string& mount_point, const std::string& mount_
   return mount_point + (rel[0] == '/' ? "" : "/") + rel;
 }
 
+// CFS bandwidth: `cpus` cores as a quota per 100 ms period (at least 1 ms).
+constexpr long kCpuPeriodUs = 100000;
+long cpu_quota_us(double cpus) { return std::max(1000L, std::lround(cpus * kCpuPeriodUs)); }
+
 // ---- v1 controllers -------------------------------------------------------------------
 
 class MemoryV1 : public MemoryController {
@@ -69,10 +73,8 @@ class MemoryV1 : public MemoryController {
 class CpuV1 : public CpuController {
  public:
   std::vector<CgroupSetting> quota(double cpus) const override {
-    const long period = 100000;
-    long quota = std::max(1000L, std::lround(cpus * period));
-    return {{"cpu.cfs_period_us", std::to_string(period)},
-            {"cpu.cfs_quota_us", std::to_string(quota)}};
+    return {{"cpu.cfs_period_us", std::to_string(kCpuPeriodUs)},
+            {"cpu.cfs_quota_us", std::to_string(cpu_quota_us(cpus))}};
   }
 };
 
@@ -105,9 +107,7 @@ class MemoryV2 : public MemoryController {
 class CpuV2 : public CpuController {
  public:
   std::vector<CgroupSetting> quota(double cpus) const override {
-    const long period = 100000;
-    long quota = std::max(1000L, std::lround(cpus * period));
-    return {{"cpu.max", std::to_string(quota) + " " + std::to_string(period)}};
+    return {{"cpu.max", std::to_string(cpu_quota_us(cpus)) + " " + std::to_string(kCpuPeriodUs)}};
   }
 };
 
@@ -152,7 +152,8 @@ void create_v2_group(const std::string& dir, const std::vector<CgroupSetting>& s
     int err = try_write_file(dir + "/" + setting.file, setting.value);
     // memory.swap.max is absent without swap accounting: nothing to limit then.
     if (err == ENOENT && setting.file == "memory.swap.max") continue;
-    if (err != 0) throw SysError("write '" + setting.value + "' to " + dir + "/" + setting.file, err);
+    if (err != 0)
+      throw SysError("write '" + setting.value + "' to " + dir + "/" + setting.file, err);
   }
 }
 
@@ -210,15 +211,16 @@ std::string CgroupLayout::mode() const {
 }
 
 CgroupLayout detect_cgroup_layout() {
-  return parse_cgroup_layout(
-      try_read_file("/proc/self/mountinfo").value_or(""),
-      try_read_file("/proc/self/cgroup").value_or(""), [](const std::string& dir) {
-        return try_read_file(dir + "/cgroup.controllers").value_or("");
-      });
+  return parse_cgroup_layout(try_read_file("/proc/self/mountinfo").value_or(""),
+                             try_read_file("/proc/self/cgroup").value_or(""),
+                             [](const std::string& dir) {
+                               return try_read_file(dir + "/cgroup.controllers").value_or("");
+                             });
 }
 
-CgroupLayout parse_cgroup_layout(const std::string& mountinfo, const std::string& proc_cgroup,
-                                 const std::function<std::string(const std::string&)>& controllers_of) {
+CgroupLayout parse_cgroup_layout(
+    const std::string& mountinfo, const std::string& proc_cgroup,
+    const std::function<std::string(const std::string&)>& controllers_of) {
   CgroupLayout layout;
   // /proc/self/cgroup: "4:memory:/process_api/x", "0::/user.slice/..."
   std::map<std::string, std::string> v1_paths;
@@ -251,8 +253,8 @@ CgroupLayout parse_cgroup_layout(const std::string& mountinfo, const std::string
       const std::string& fstype = *(dash + 1);
       const std::string& super_options = *(dash + 3);
       if (fstype == "cgroup2" && has_v2_line && !layout.unified) {
-        layout.unified = ControllerHome{CgroupVersion::V2, mount_point,
-                                        own_dir_in(mount_point, root, v2_path)};
+        layout.unified =
+            ControllerHome{CgroupVersion::V2, mount_point, own_dir_in(mount_point, root, v2_path)};
       } else if (fstype == "cgroup") {
         for (const auto& option : split(super_options, ',')) {
           auto assign = [&](std::optional<ControllerHome>& slot) {

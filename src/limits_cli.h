@@ -1,5 +1,5 @@
-// The resource-limit options shared by `bulkhead exec` and `bulkhead run` (--memory, --cpus,
-// --pids, --nofile, --timeout), parsed and laid over the profile's limits.
+// The resource-limit options of `bulkhead exec` (--memory, --cpus, --pids, --nofile,
+// --timeout), parsed with the values parsers `run` uses and laid over the profile's limits.
 #pragma once
 
 #include <CLI/CLI.hpp>

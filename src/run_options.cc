@@ -11,55 +11,12 @@
 
 #include "sandbox/error.h"
 #include "sandbox/profile.h"
+#include "src/option_values.h"
 
 namespace bulkhead {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Setters shared by the CLI and the config file: each parses text and throws a message
-// without location (the caller adds where the value came from).
-uint64_t parse_count(const std::string& text, const char* what) {
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || text[0] == '-') {
-    throw UserError(std::string("expected ") + what + ", got '" + text + "'");
-  }
-  return value;
-}
-
-double parse_positive(const std::string& text, const char* what) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !(value > 0)) {
-    throw UserError(std::string("expected ") + what + ", got '" + text + "'");
-  }
-  return value;
-}
-
-double parse_duration(const std::string& text) {
-  auto value = sandbox::parse_duration_s(text);
-  if (!value || *value <= 0) {
-    throw UserError("expected a duration like 30, 2.5s, 500ms or 2m, got '" + text + "'");
-  }
-  return *value;
-}
-
-uint64_t parse_size(const std::string& text) {
-  auto value = sandbox::parse_size(text);
-  if (!value) throw UserError("expected a size like 512M or 1G, got '" + text + "'");
-  return *value;
-}
 
 std::optional<int> parse_workers(const std::string& text) {
   if (text == "auto" || text == "logical") return std::nullopt;

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <unordered_set>
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
@@ -253,6 +252,7 @@ class Supervisor::Loop {
     terminal_.collected(items.size(), reference_->deselected, collect_errors);
     records_.resize(items.size());
     displays_.resize(items.size());
+    counted_.assign(items.size(), false);
     for (std::size_t i = 0; i < items.size(); ++i) {
       records_[i].index = i;
       records_[i].nodeid = items[i].nodeid;
@@ -437,11 +437,12 @@ class Supervisor::Loop {
 
   void test_ended(std::size_t index) {
     TestRecord& record = records_[index];
-    if (record.finished && counted_.count(index)) return;
+    if (record.finished && counted_[index]) return;
     record.finished = true;
-    counted_.insert(index);
+    counted_[index] = true;
+    ++counted_total_;
     finish_order_.push_back(index);
-    terminal_.test_finished(record, counted_.size(), records_.size());
+    terminal_.test_finished(record, counted_total_, records_.size());
   }
 
   void count_failure() {
@@ -648,7 +649,7 @@ class Supervisor::Loop {
   void end_running_test(Slot& slot, const sandbox::ExitInfo& info) {
     const std::size_t index = *slot.running;
     TestRecord& record = records_[index];
-    if (counted_.count(index)) return;
+    if (counted_[index]) return;
     const double duration =
         std::chrono::duration_cast<Seconds>(Clock::now() - slot.running_since).count();
     WorkerProcess& worker = *slot.worker;
@@ -690,7 +691,7 @@ class Supervisor::Loop {
     // run, where pytest reports exactly what ran.
     std::vector<std::size_t> not_run;
     for (std::size_t i = 0; i < records_.size(); ++i) {
-      if (!counted_.count(i)) not_run.push_back(i);
+      if (!counted_[i]) not_run.push_back(i);
     }
     std::size_t not_run_shown = 0;
     const bool collection_interrupted = exit_override_ == 2 && !interrupted_ && !session_expired_;
@@ -766,7 +767,8 @@ class Supervisor::Loop {
   int active_workers_ = 0;
   std::vector<TestRecord> records_;
   std::vector<std::vector<protocol::PhaseDisplay>> displays_;
-  std::unordered_set<std::size_t> counted_;
+  std::vector<bool> counted_;      // index -> ended (reported once); sized with records_
+  std::size_t counted_total_ = 0;
   std::vector<std::size_t> finish_order_;
   std::vector<WarningEntry> warnings_;
   std::vector<std::string> internal_errors_;

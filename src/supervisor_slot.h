@@ -53,7 +53,7 @@ struct Supervisor::Slot {
   bool collected = false;
   bool shutdown_sent = false;
   bool done = false;
-  bool retired = false;  // never restarted (beyond the test count, or the run ends)
+  bool retired = false;          // never restarted (beyond the test count, or the run ends)
   bool blameless_death = false;  // its last worker died outside any test (restart budget)
   std::optional<std::size_t> running;
   double running_wall_start = 0;

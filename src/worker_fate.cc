@@ -5,15 +5,15 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/namespaces.h"
+
 namespace bulkhead {
 namespace {
 
+// "SIGSEGV (Segmentation fault)".
 std::string signal_text(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
   const char* description = strsignal(sig);
-  std::string name = abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-  if (description) name += std::string(" (") + description + ")";
-  return name;
+  return sandbox::signal_name(sig) + (description ? std::string(" (") + description + ")" : "");
 }
 
 }  // namespace
@@ -42,7 +42,8 @@ std::string mebibytes(uint64_t bytes) {
 }
 
 std::string describe_exit(const std::string& worker, const sandbox::ExitInfo& exit) {
-  if (!exit.setup_error.empty()) return "worker " + worker + " failed to start: " + exit.setup_error;
+  if (!exit.setup_error.empty())
+    return "worker " + worker + " failed to start: " + exit.setup_error;
   if (exit.signaled) return "worker " + worker + " killed by " + signal_text(exit.term_signal);
   return "worker " + worker + " exited with status " + std::to_string(exit.exit_code);
 }
@@ -54,11 +55,13 @@ Fate describe_fate(const FateInput& input) {
   if (input.timed_out || input.session_expired) {
     const bool session = input.session_expired && !input.timed_out;
     fate.cause = Cause::Timeout;
-    fate.message = session ? "Timeout: session timeout of " +
-                                 format_seconds(input.session_limit_s.value_or(0)) + " reached"
-                           : "Timeout: test exceeded " + format_seconds(input.test_limit_s.value_or(0));
-    const std::string stacks =
-        input.stacks.empty() ? "(no Python stack: the worker did not answer SIGUSR1)\n" : input.stacks;
+    fate.message = session
+                       ? "Timeout: session timeout of " +
+                             format_seconds(input.session_limit_s.value_or(0)) + " reached"
+                       : "Timeout: test exceeded " + format_seconds(input.test_limit_s.value_or(0));
+    const std::string stacks = input.stacks.empty()
+                                   ? "(no Python stack: the worker did not answer SIGUSR1)\n"
+                                   : input.stacks;
     fate.details = fate.message + "\n\nPython stacks of " + input.worker + " at the deadline:\n" +
                    stacks + log_note;
     return fate;
@@ -67,7 +70,8 @@ Fate describe_fate(const FateInput& input) {
   if (input.exit.oom_killed) {
     fate.cause = Cause::OOM;
     fate.message = "OOM: memory limit";
-    if (input.exit.memory_limit_bytes) fate.message += " " + mebibytes(input.exit.memory_limit_bytes);
+    if (input.exit.memory_limit_bytes)
+      fate.message += " " + mebibytes(input.exit.memory_limit_bytes);
     fate.message += " exceeded";
     if (input.exit.memory_peak_bytes) {
       fate.message += " (peak " + mebibytes(input.exit.memory_peak_bytes) + ")";

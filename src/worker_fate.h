@@ -14,17 +14,17 @@
 namespace bulkhead {
 
 struct FateInput {
-  std::string worker;                     // "gw1"
-  sandbox::ExitInfo exit;                 // how its sandbox ended
-  bool timed_out = false;                 // the test's own deadline fired
-  std::optional<double> test_limit_s;     // that deadline
-  bool session_expired = false;           // --session-timeout fired
+  std::string worker;                  // "gw1"
+  sandbox::ExitInfo exit;              // how its sandbox ended
+  bool timed_out = false;              // the test's own deadline fired
+  std::optional<double> test_limit_s;  // that deadline
+  bool session_expired = false;        // --session-timeout fired
   std::optional<double> session_limit_s;
-  std::string stacks;                     // faulthandler's dump after SIGUSR1
+  std::string stacks;  // faulthandler's dump after SIGUSR1
   std::string stderr_tail;
-  std::string protocol_error;             // set when the channel broke
-  bool message_cut_off = false;           // its last channel line was incomplete
-  std::string log_path;                   // "" when logs are not kept
+  std::string protocol_error;    // set when the channel broke
+  bool message_cut_off = false;  // its last channel line was incomplete
+  std::string log_path;          // "" when logs are not kept
 };
 
 struct Fate {
