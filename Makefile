@@ -7,7 +7,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
   iproute2 util-linux procps bubblewrap hyperfine
 
-.PHONY: all configure build binary test deps demo bench format clean
+.PHONY: all configure build binary test deps demo bench format format-check clean
 
 all: build
 
@@ -37,8 +37,14 @@ bench: binary
 	$(BUILD)/bin/sandbox_batch $(BUILD)/share/bulkhead/profiles
 	bench/run_compare $(BUILD)/bin/bulkhead
 
+FORMATTED = sandbox/*.cc sandbox/*.h src/*/*.cc src/*/*.h tests/unit/*.cc
+
 format:
-	clang-format -i sandbox/*.cc sandbox/*.h src/*.cc src/*.h tests/unit/*.cc
+	clang-format -i $(FORMATTED)
+
+# Fails (naming the files) when any C++ file differs from clang-format's output.
+format-check:
+	clang-format --dry-run --Werror $(FORMATTED)
 
 clean:
 	rm -rf $(BUILD)

@@ -24,7 +24,9 @@ std::vector<cap_value_t> resolve_capabilities(const std::vector<std::string>& na
 }
 
 void drop_privileges(const std::vector<cap_value_t>& keep) {
-  auto kept = [&](cap_value_t cap) { return std::find(keep.begin(), keep.end(), cap) != keep.end(); };
+  auto kept = [&](cap_value_t cap) {
+    return std::find(keep.begin(), keep.end(), cap) != keep.end();
+  };
   // Bounding set first: dropping from it needs CAP_SETPCAP, which we still have here.
   for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; ++cap) {
     if (!kept(cap) && cap_drop_bound(cap) != 0 && errno != EINVAL) {
@@ -35,7 +37,8 @@ void drop_privileges(const std::vector<cap_value_t>& keep) {
   // uid 0 would regain every capability at exec; these bits switch that off for good.
   // EPERM here means we are not uid 0 in our namespace and have no CAP_SETPCAP: nothing to lock.
   if (::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) != 0 &&
+                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) !=
+          0 &&
       errno != EPERM) {
     throw_errno("prctl(PR_SET_SECUREBITS)");
   }
@@ -43,7 +46,8 @@ void drop_privileges(const std::vector<cap_value_t>& keep) {
   if (!caps) throw_errno("cap_init");
   if (!keep.empty()) {
     for (cap_flag_t flag : {CAP_EFFECTIVE, CAP_PERMITTED, CAP_INHERITABLE}) {
-      if (cap_set_flag(caps.get(), flag, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0) {
+      if (cap_set_flag(caps.get(), flag, static_cast<int>(keep.size()), keep.data(), CAP_SET) !=
+          0) {
         throw_errno("cap_set_flag");
       }
     }

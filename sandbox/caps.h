@@ -3,10 +3,10 @@
 // no_new_privs so nothing exec'd can gain privileges.
 #pragma once
 
+#include <sys/capability.h>
+
 #include <string>
 #include <vector>
-
-#include <sys/capability.h>
 
 namespace bulkhead::sandbox {
 

@@ -36,8 +36,9 @@ struct CgroupLayout {
 // a v1 mount carrying it wins, else the v2 mount if our cgroup lists it in cgroup.controllers.
 CgroupLayout detect_cgroup_layout();
 // The same from given texts; `controllers_of(dir)` returns a v2 cgroup.controllers file.
-CgroupLayout parse_cgroup_layout(const std::string& mountinfo, const std::string& proc_cgroup,
-                                 const std::function<std::string(const std::string&)>& controllers_of);
+CgroupLayout parse_cgroup_layout(
+    const std::string& mountinfo, const std::string& proc_cgroup,
+    const std::function<std::string(const std::string&)>& controllers_of);
 
 // A file to write in a group, e.g. {"memory.max", "536870912"}.
 struct CgroupSetting {
@@ -116,8 +117,7 @@ class RunCgroup {
   // Creates the run group for the limits asked for. Whatever cannot be had is appended to
   // `missing` as a sentence; returns nullptr when no controller is usable at all.
   static std::unique_ptr<RunCgroup> create(const CgroupLayout& layout, const std::string& run_id,
-                                           const Limits& limits,
-                                           std::vector<std::string>& missing);
+                                           const Limits& limits, std::vector<std::string>& missing);
   ~RunCgroup();
   RunCgroup(const RunCgroup&) = delete;
   RunCgroup& operator=(const RunCgroup&) = delete;

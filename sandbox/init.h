@@ -16,22 +16,22 @@ namespace bulkhead::sandbox {
 
 // Everything init needs, prepared by the supervisor before clone.
 struct InitConfig {
-  std::string name;                  // hostname
-  bool new_mount_ns = true;          // apply `mounts`
-  bool new_net_ns = true;            // bring lo up
-  bool new_uts_ns = true;            // set the hostname
-  bool new_pid_ns = true;            // else init makes its own session to kill by group
+  std::string name;          // hostname
+  bool new_mount_ns = true;  // apply `mounts`
+  bool new_net_ns = true;    // bring lo up
+  bool new_uts_ns = true;    // set the hostname
+  bool new_pid_ns = true;    // else init makes its own session to kill by group
   std::vector<MountRecord> mounts;
   std::string cwd;
   std::vector<std::string> argv;
   std::vector<std::string> env;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // already valid fds
-  std::vector<int> extra_fds;        // become 3, 4, ...
+  std::vector<int> extra_fds;                         // become 3, 4, ...
   std::vector<RlimitSetting> rlimits;
   std::vector<cap_value_t> keep_caps;
   const SeccompProgram* seccomp = nullptr;
-  int sync_fd = -1;                  // read end: the supervisor's "go" (EOF: it died)
-  int status_fd = -1;                // write end: status lines (see below)
+  int sync_fd = -1;    // read end: the supervisor's "go" (EOF: it died)
+  int status_fd = -1;  // write end: status lines (see below)
 };
 
 // Status pipe, one line per message:

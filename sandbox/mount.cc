@@ -34,8 +34,11 @@ bool exists(const std::string& path) {
 void do_mount(const char* source, const std::string& target, const char* fstype,
               unsigned long flags, const std::string& data = "") {
   if (::mount(source, target.c_str(), fstype, flags, data.empty() ? nullptr : data.c_str()) != 0) {
-    throw_errno(std::string("mount(") + (fstype ? fstype : source ? source : "") + ", " + target +
-                ")");
+    throw_errno(std::string("mount(") +
+                (fstype   ? fstype
+                 : source ? source
+                          : "") +
+                ", " + target + ")");
   }
 }
 
@@ -68,8 +71,8 @@ std::string prepare_target(const std::string& inside, bool directory) {
 void remount_read_only(const std::string& target, bool recursive) {
   struct mount_attr attr = {};
   attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
-  if (::syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(),
-                recursive ? AT_RECURSIVE : 0, &attr, sizeof attr) != 0) {
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(), recursive ? AT_RECURSIVE : 0, &attr,
+                sizeof attr) != 0) {
     throw_errno("mount_setattr(" + target + ", MOUNT_ATTR_RDONLY)");
   }
 }
@@ -90,10 +93,11 @@ void mount_dev(const std::string& target) {
     ::close(fd);
     do_mount(host.c_str(), inside, nullptr, MS_BIND);
   }
-  const std::pair<const char*, const char*> links[] = {
-      {"/proc/self/fd", "fd"},          {"/proc/self/fd/0", "stdin"},
-      {"/proc/self/fd/1", "stdout"},    {"/proc/self/fd/2", "stderr"},
-      {"pts/ptmx", "ptmx"}};
+  const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "fd"},
+                                                       {"/proc/self/fd/0", "stdin"},
+                                                       {"/proc/self/fd/1", "stdout"},
+                                                       {"/proc/self/fd/2", "stderr"},
+                                                       {"pts/ptmx", "ptmx"}};
   for (const auto& [to, name] : links) {
     std::string link = target + "/" + name;
     if (::symlink(to, link.c_str()) != 0) throw_errno("symlink " + link);
@@ -129,8 +133,8 @@ void mount_overlay(const MountRecord& record, int index, std::vector<std::string
   std::string lower = std::string(kOldRoot) + record.source;
   struct stat st;
   const char* problem = ::stat(lower.c_str(), &st) != 0 ? std::strerror(errno)
-                        : !S_ISDIR(st.st_mode)            ? "not a directory"
-                                                          : nullptr;
+                        : !S_ISDIR(st.st_mode)          ? "not a directory"
+                                                        : nullptr;
   if (problem != nullptr) {
     warnings.push_back("overlay: " + record.source + ": " + problem + "; not mounted");
     return;
@@ -186,10 +190,11 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
                     std::nullopt, false});
   };
   overlay_or_bind(inputs.home, policy.overlay_home);
-  if (inputs.project_dir != inputs.home) overlay_or_bind(inputs.project_dir, policy.overlay_project);
+  if (inputs.project_dir != inputs.home)
+    overlay_or_bind(inputs.project_dir, policy.overlay_project);
   for (const auto& b : policy.binds) {
-    plan.push_back({MountKind::Bind, b.target.empty() ? b.source : b.target, b.source,
-                    b.read_only, std::nullopt, false});
+    plan.push_back({MountKind::Bind, b.target.empty() ? b.source : b.target, b.source, b.read_only,
+                    std::nullopt, false});
   }
   return plan;
 }

@@ -1,11 +1,11 @@
 // Namespace table, clone3 wrapper and the creation probe.
 #include "sandbox/namespaces.h"
 
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -73,7 +73,8 @@ int probe_overlay_in_user_namespace() {
     };
     auto write_text = [](const char* path, const std::string& text) {
       int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-      bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      bool ok =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
       if (fd >= 0) ::close(fd);
       return ok;
     };

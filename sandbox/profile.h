@@ -27,13 +27,13 @@ class ProfileError : public std::runtime_error {
 };
 
 struct Limits {
-  std::optional<uint64_t> memory_bytes;      // cgroup memory limit (swap included where possible)
-  std::optional<double> cpus;                // CPU quota in cores ("1.5")
-  std::optional<uint64_t> pids;              // cgroup pids.max
-  std::optional<uint64_t> nofile;            // RLIMIT_NOFILE
-  std::optional<double> test_timeout_s;      // per test (bulkhead run)
-  std::optional<double> worker_timeout_s;    // whole sandbox wall time (exec --timeout)
-  std::map<std::string, uint64_t> rlimits;   // extra rlimits by lower-case name: "core", "stack"
+  std::optional<uint64_t> memory_bytes;     // cgroup memory limit (swap included where possible)
+  std::optional<double> cpus;               // CPU quota in cores ("1.5")
+  std::optional<uint64_t> pids;             // cgroup pids.max
+  std::optional<uint64_t> nofile;           // RLIMIT_NOFILE
+  std::optional<double> test_timeout_s;     // per test (bulkhead run)
+  std::optional<double> worker_timeout_s;   // whole sandbox wall time (exec --timeout)
+  std::map<std::string, uint64_t> rlimits;  // extra rlimits by lower-case name: "core", "stack"
 };
 
 struct BindMount {
@@ -44,10 +44,10 @@ struct BindMount {
 
 struct MountPolicy {
   std::vector<std::string> tmpfs = {"/tmp", "/var/tmp", "/dev/shm"};  // private tmpfs
-  std::optional<uint64_t> tmpfs_size_bytes;                            // size= of each tmpfs
-  bool overlay_home = true;     // $HOME as overlay: reads see host, writes stay inside
-  bool overlay_project = true;  // project dir as overlay (else read-only bind)
-  std::vector<BindMount> binds; // explicit binds, applied last
+  std::optional<uint64_t> tmpfs_size_bytes;                           // size= of each tmpfs
+  bool overlay_home = true;      // $HOME as overlay: reads see host, writes stay inside
+  bool overlay_project = true;   // project dir as overlay (else read-only bind)
+  std::vector<BindMount> binds;  // explicit binds, applied last
 };
 
 struct SeccompPolicy {
@@ -66,9 +66,10 @@ struct Profile {
   std::string network = "none";  // "none": a private netns with only lo, up
   SeccompPolicy seccomp;
   std::vector<std::string> keep_caps;  // e.g. "CAP_NET_BIND_SERVICE"; default none
-  std::map<std::string, std::string> env;  // templates: {worker} {worker_index} {worker_count} {run_id}
-  std::vector<std::string> env_unset;      // removed from the user's environment
-  bool require_isolation = false;          // refuse to degrade when something is unavailable
+  std::map<std::string, std::string>
+      env;                             // templates: {worker} {worker_index} {worker_count} {run_id}
+  std::vector<std::string> env_unset;  // removed from the user's environment
+  bool require_isolation = false;      // refuse to degrade when something is unavailable
 };
 
 // Loads a profile by name (searched in `search_dirs`, as NAME.json) or by path (contains '/'
@@ -83,6 +84,7 @@ std::optional<double> parse_duration_s(const std::string& text);
 
 // Expands {worker}, {worker_index}, {worker_count}, {run_id} (and any key in `vars`) in `text`.
 // Unknown {names} are left as they are; "{{" and "}}" are literal braces.
-std::string expand_template(const std::string& text, const std::map<std::string, std::string>& vars);
+std::string expand_template(const std::string& text,
+                            const std::map<std::string, std::string>& vars);
 
 }  // namespace bulkhead::sandbox

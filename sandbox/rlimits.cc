@@ -8,11 +8,14 @@ namespace {
 
 const std::map<std::string, int>& rlimit_names() {
   static const std::map<std::string, int> names = {
-      {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},
-      {"data", RLIMIT_DATA},       {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},
-      {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
-      {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},
-      {"rtprio", RLIMIT_RTPRIO},   {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK},
+      {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},
+      {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
+      {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},
+      {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE},
+      {"nice", RLIMIT_NICE},       {"nofile", RLIMIT_NOFILE},
+      {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},
+      {"rtprio", RLIMIT_RTPRIO},   {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK},
   };
   return names;
 }
@@ -38,7 +41,8 @@ std::vector<RlimitSetting> plan_rlimits(const Limits& limits, bool no_memory_cgr
 void apply_rlimits(const std::vector<RlimitSetting>& settings) {
   for (const auto& setting : settings) {
     struct rlimit current;
-    if (::getrlimit(setting.resource, &current) != 0) throw_errno("getrlimit(" + setting.name + ")");
+    if (::getrlimit(setting.resource, &current) != 0)
+      throw_errno("getrlimit(" + setting.name + ")");
     // Never raise a hard limit (that needs privilege); clamp to it.
     rlim_t value = setting.value;
     if (current.rlim_max != RLIM_INFINITY && value > current.rlim_max) value = current.rlim_max;

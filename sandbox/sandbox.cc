@@ -211,8 +211,9 @@ class SandboxImpl : public Sandbox {
     if (options_.use_cgroups) {
       cgroup_ = RunCgroup::create(layout, options_.run_id, profile.limits, isolation_.missing);
     } else {
-      isolation_.missing.push_back("cgroups: disabled by --no-cgroups; memory, cpu and pids "
-                                   "limits are not enforced");
+      isolation_.missing.push_back(
+          "cgroups: disabled by --no-cgroups; memory, cpu and pids "
+          "limits are not enforced");
     }
     if (!cgroup_) isolation_.cgroup_mode = "none";
     isolation_.memory_limit = cgroup_ && cgroup_->has_memory();
@@ -220,8 +221,9 @@ class SandboxImpl : public Sandbox {
     isolation_.pids_limit = cgroup_ && cgroup_->has_pids();
     rlimits_ = plan_rlimits(profile.limits, !isolation_.memory_limit);
     if (!isolation_.memory_limit && profile.limits.memory_bytes) {
-      isolation_.missing.push_back("memory: no memory cgroup; the limit is applied as "
-                                   "RLIMIT_AS instead and OOM kills cannot be told apart");
+      isolation_.missing.push_back(
+          "memory: no memory cgroup; the limit is applied as "
+          "RLIMIT_AS instead and OOM kills cannot be told apart");
     }
     isolation_.overlay = profile.mounts.overlay_home || profile.mounts.overlay_project;
     refuse_if_degraded();

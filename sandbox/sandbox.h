@@ -22,28 +22,28 @@ struct Isolation {
   bool user_namespace = false;  // true when running rootless through a user namespace
   std::string cgroup_mode;      // "v1", "v2", "hybrid" or "none"
   bool memory_limit = false, cpu_limit = false, pids_limit = false;
-  bool overlay = false;         // project/HOME overlays (else read-only binds)
+  bool overlay = false;  // project/HOME overlays (else read-only binds)
   std::vector<std::string> missing;
 };
 
 struct SandboxOptions {
   Profile profile;
-  std::string run_id;               // names the run's cgroup: bulkhead-<run_id>
-  bool require_isolation = false;   // throw instead of degrading
+  std::string run_id;              // names the run's cgroup: bulkhead-<run_id>
+  bool require_isolation = false;  // throw instead of degrading
   bool use_cgroups = true;
 };
 
 struct SpawnSpec {
-  std::string name;                 // hostname and cgroup leaf, e.g. "gw0"
-  std::vector<std::string> argv;    // argv[0] without '/' is looked up in PATH of `env`
-  std::vector<std::string> env;     // complete environment, "KEY=VALUE"
-  std::string cwd;                  // working directory inside (default: our cwd)
-  std::string project_dir;          // overlaid read-write-private (default: cwd)
+  std::string name;                        // hostname and cgroup leaf, e.g. "gw0"
+  std::vector<std::string> argv;           // argv[0] without '/' is looked up in PATH of `env`
+  std::vector<std::string> env;            // complete environment, "KEY=VALUE"
+  std::string cwd;                         // working directory inside (default: our cwd)
+  std::string project_dir;                 // overlaid read-write-private (default: cwd)
   std::vector<std::string> visible_paths;  // kept visible (read-only) if a tmpfs would hide them
-  int stdin_fd = -1;                // -1: /dev/null
-  int stdout_fd = -1;               // -1: inherit ours
-  int stderr_fd = -1;               // -1: inherit ours
-  std::vector<int> extra_fds;       // become fds 3, 4, ... in the payload
+  int stdin_fd = -1;                       // -1: /dev/null
+  int stdout_fd = -1;                      // -1: inherit ours
+  int stderr_fd = -1;                      // -1: inherit ours
+  std::vector<int> extra_fds;              // become fds 3, 4, ... in the payload
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).
@@ -58,26 +58,26 @@ struct ExitInfo {
   uint64_t memory_peak_bytes = 0;   // 0: unknown
   bool pids_limit_hit = false;      // a fork failed at pids.max
   uint64_t pids_limit = 0;
-  std::string setup_error;          // the sandbox failed before exec (with context)
+  std::string setup_error;  // the sandbox failed before exec (with context)
 };
 
 // Counters of a running sandbox's cgroup (zeros without one).
 struct LiveCounters {
   uint64_t oom_kills = 0;
-  uint64_t pids_limit_hits = 0;    // forks refused at pids.max so far
+  uint64_t pids_limit_hits = 0;  // forks refused at pids.max so far
   uint64_t memory_peak_bytes = 0;
 };
 
 class Child {
  public:
-  virtual ~Child() = default;       // kills what is left, reaps, removes the cgroup
-  virtual pid_t pid() const = 0;    // host pid of our init (pid 1 inside)
-  virtual int pidfd() const = 0;    // readable once init has exited; for poll/epoll
-  virtual void signal(int sig) = 0; // init forwards it to the payload
-  virtual void kill() = 0;          // SIGKILL the whole sandbox (cgroup.kill or ns init)
-  virtual bool running() = 0;       // non-blocking
+  virtual ~Child() = default;                 // kills what is left, reaps, removes the cgroup
+  virtual pid_t pid() const = 0;              // host pid of our init (pid 1 inside)
+  virtual int pidfd() const = 0;              // readable once init has exited; for poll/epoll
+  virtual void signal(int sig) = 0;           // init forwards it to the payload
+  virtual void kill() = 0;                    // SIGKILL the whole sandbox (cgroup.kill or ns init)
+  virtual bool running() = 0;                 // non-blocking
   virtual LiveCounters counters() const = 0;  // read from the cgroup now
-  virtual ExitInfo wait() = 0;      // blocks until exit; idempotent
+  virtual ExitInfo wait() = 0;                // blocks until exit; idempotent
 };
 
 class Sandbox {
@@ -85,7 +85,7 @@ class Sandbox {
   // Probes the host, compiles the seccomp filter, creates the run's cgroup. Throws
   // UserError when require_isolation is set and something is missing.
   static std::unique_ptr<Sandbox> create(SandboxOptions options);
-  virtual ~Sandbox() = default;     // removes the run's cgroup
+  virtual ~Sandbox() = default;  // removes the run's cgroup
   virtual std::unique_ptr<Child> spawn(const SpawnSpec& spec) = 0;
   virtual const Isolation& isolation() const = 0;
   virtual const Profile& profile() const = 0;

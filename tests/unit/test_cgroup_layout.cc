@@ -39,9 +39,8 @@ TEST(CgroupLayout, PureV2TakesControllersListedForOwnGroup) {
 
 TEST(CgroupLayout, V2WithoutDelegatedControllersHasNone) {
   const char* mountinfo = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-  auto layout = parse_cgroup_layout(mountinfo, "0::/docker/x\n", [](const std::string&) {
-    return std::string("");
-  });
+  auto layout = parse_cgroup_layout(mountinfo, "0::/docker/x\n",
+                                    [](const std::string&) { return std::string(""); });
   EXPECT_FALSE(layout.memory || layout.cpu || layout.pids);
   EXPECT_EQ(layout.mode(), "v2");
 }

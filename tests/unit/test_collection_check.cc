@@ -1,7 +1,7 @@
 // Collection agreement between workers: same, different ids, different order.
 #include <gtest/gtest.h>
 
-#include "src/collection_check.h"
+#include "src/run/collection_check.h"
 
 namespace bulkhead {
 namespace {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "src/protocol.h"
+#include "src/run/protocol.h"
 
 namespace bulkhead::protocol {
 namespace {

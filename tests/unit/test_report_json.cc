@@ -12,9 +12,9 @@
 #include <set>
 
 #include "sandbox/error.h"
-#include "src/outcome.h"
-#include "src/report_json.h"
-#include "src/report_junit.h"
+#include "src/report/json.h"
+#include "src/report/junit.h"
+#include "src/report/outcome.h"
 
 namespace bulkhead {
 namespace {

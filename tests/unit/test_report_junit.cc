@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "sandbox/error.h"
-#include "src/outcome.h"
-#include "src/report_junit.h"
+#include "src/report/junit.h"
+#include "src/report/outcome.h"
 
 namespace bulkhead {
 namespace {

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "sandbox/error.h"
-#include "src/run_options.h"
+#include "src/cli/run_options.h"
 
 namespace bulkhead {
 namespace {

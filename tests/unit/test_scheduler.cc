@@ -10,7 +10,7 @@
 #include <random>
 #include <set>
 
-#include "src/scheduler.h"
+#include "src/run/scheduler.h"
 
 namespace bulkhead {
 namespace {

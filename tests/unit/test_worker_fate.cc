@@ -3,8 +3,8 @@
 
 #include <csignal>
 
-#include "src/outcome.h"
-#include "src/worker_fate.h"
+#include "src/report/outcome.h"
+#include "src/run/worker_fate.h"
 
 namespace bulkhead {
 namespace {
@@ -60,8 +60,7 @@ TEST(WorkerFate, CrashNamesSignalOrStatusAndKeepsTheStderrTail) {
   EXPECT_EQ(fate.message, "Crash: worker gw2 killed by SIGSEGV (Segmentation fault)");
   EXPECT_NE(fate.details.find("last lines of gw2's stderr:\nFatal Python error"),
             std::string::npos);
-  EXPECT_NE(fate.details.find("(full worker log: /tmp/bulkhead-0/run/gw2.log)"),
-            std::string::npos);
+  EXPECT_NE(fate.details.find("(full worker log: /tmp/bulkhead-0/run/gw2.log)"), std::string::npos);
   FateInput exited;
   exited.worker = "gw0";
   exited.exit.exited = true;

@@ -1,0 +1,167 @@
+// `bulkhead exec`: one command in one sandbox; exits with its status, or with a documented
+// code naming the limit that ended it (see docs/cli.md).
+#include <fmt/core.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "sandbox/error.h"
+#include "sandbox/fd.h"
+#include "sandbox/namespaces.h"
+#include "sandbox/sandbox.h"
+#include "src/cli/commands.h"
+#include "src/cli/limits_cli.h"
+#include "src/cli/paths.h"
+
+extern char** environ;
+
+namespace bulkhead {
+namespace {
+
+// Exit codes of `bulkhead exec` besides the payload's own (isolate-style status in brackets).
+constexpr int kExitOom = 121;           // OOM: the memory cgroup's OOM killer ended it
+constexpr int kExitPidsLimit = 122;     // PIDS: it failed after a fork hit pids.max
+constexpr int kExitTimeout = 124;       // TO: wall-clock limit
+constexpr int kExitSandboxError = 125;  // XX: bulkhead itself failed (options, profile, setup)
+
+std::string make_run_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}", rd());
+}
+
+std::string human_bytes(uint64_t bytes) {
+  if (bytes >= (1ULL << 30)) return fmt::format("{:.1f} GiB", bytes / double(1ULL << 30));
+  return fmt::format("{:.1f} MiB", bytes / double(1ULL << 20));
+}
+
+int report_end(const sandbox::ExitInfo& info, bool timed_out, double timeout_s) {
+  if (timed_out) {
+    std::fprintf(stderr, "bulkhead: TO: wall time limit %gs exceeded; sandbox killed\n", timeout_s);
+    return kExitTimeout;
+  }
+  if (info.oom_killed) {
+    std::fprintf(stderr, "bulkhead: OOM: memory limit %s reached (peak %s); killed by the kernel\n",
+                 human_bytes(info.memory_limit_bytes).c_str(),
+                 human_bytes(info.memory_peak_bytes).c_str());
+    return kExitOom;
+  }
+  bool failed = info.signaled || (info.exited && info.exit_code != 0);
+  if (info.pids_limit_hit && failed) {
+    std::fprintf(stderr, "bulkhead: PIDS: pids limit %llu reached; a fork was refused\n",
+                 static_cast<unsigned long long>(info.pids_limit));
+    return kExitPidsLimit;
+  }
+  if (!info.setup_error.empty()) {
+    std::fprintf(stderr, "bulkhead: %s\n", info.setup_error.c_str());
+    return info.exit_code != 0 ? info.exit_code : kExitSandboxError;
+  }
+  if (info.signaled) {
+    std::fprintf(stderr, "bulkhead: SG: killed by %s\n",
+                 sandbox::signal_name(info.term_signal).c_str());
+    return 128 + info.term_signal;
+  }
+  return info.exit_code;
+}
+
+}  // namespace
+
+int cmd_exec(int argc, char** argv) {
+  CLI::App app{"Run one command in a sandbox and exit with its status.", "bulkhead exec"};
+  LimitOptions limits;
+  std::string profile_name = "default";
+  std::string name = "sandbox";
+  bool no_cgroups = false, require_isolation = false, quiet = false;
+  std::vector<std::string> command;
+  app.add_option("--profile", profile_name, "Profile name or path to a profile JSON file")
+      ->capture_default_str();
+  add_limit_options(app, limits);
+  app.add_option("--name", name, "Sandbox name: its hostname and cgroup")->capture_default_str();
+  app.add_flag("--no-cgroups", no_cgroups, "Do not use cgroups (rlimits only)");
+  app.add_flag("--require-isolation", require_isolation,
+               "Refuse to run when any isolation is unavailable");
+  app.add_flag("-q,--quiet", quiet, "Do not print what could not be isolated");
+  app.add_option("command", command, "The command and its arguments (after --)")->required();
+  app.footer(
+      "Exit status: the command's own; 128+N when killed by signal N (SG); 121 memory limit "
+      "(OOM); 122 pids limit (PIDS); 124 timeout (TO); 125 bulkhead failed (XX); 126/127 "
+      "command not executable / not found.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitSandboxError;
+  }
+
+  try {
+    sandbox::SandboxOptions options;
+    options.profile = sandbox::load_profile(profile_name, {data_dir() + "/profiles"});
+    apply_limit_options(limits, options.profile.limits);
+    options.run_id = make_run_id();
+    options.use_cgroups = !no_cgroups;
+    options.require_isolation = require_isolation || options.profile.require_isolation;
+
+    // Our own signals arrive through a signalfd and are forwarded to the sandbox.
+    sigset_t forwarded;
+    sigemptyset(&forwarded);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&forwarded, sig);
+    sigprocmask(SIG_BLOCK, &forwarded, nullptr);
+    UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
+    if (!signal_fd) throw_errno("signalfd");
+
+    auto sandbox = sandbox::Sandbox::create(options);
+    sandbox::SpawnSpec spec;
+    spec.name = name;
+    spec.argv = command;
+    for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
+    spec.stdin_fd = 0;
+    auto child = sandbox->spawn(spec);
+    if (!quiet) {
+      for (const auto& missing : sandbox->isolation().missing) {
+        std::fprintf(stderr, "bulkhead: not isolated: %s\n", missing.c_str());
+      }
+    }
+
+    const auto& timeout = options.profile.limits.worker_timeout_s;
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<long>(timeout.value_or(0) * 1000));
+    bool timed_out = false;
+    for (;;) {
+      int wait_ms = -1;
+      if (timeout) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        wait_ms = static_cast<int>(std::max<long>(0, left.count()));
+      }
+      struct pollfd fds[2] = {{child->pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+      int n = ::poll(fds, 2, wait_ms);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("poll");
+      if (n == 0) {
+        timed_out = true;
+        child->kill();
+        break;
+      }
+      if (fds[0].revents != 0) break;
+      if (fds[1].revents != 0) {
+        struct signalfd_siginfo si;
+        if (::read(signal_fd.get(), &si, sizeof si) == sizeof si && si.ssi_code != SI_KERNEL) {
+          child->signal(static_cast<int>(si.ssi_signo));
+        }
+      }
+    }
+    return report_end(child->wait(), timed_out, timeout.value_or(0));
+  } catch (const sandbox::ProfileError& e) {
+    std::fprintf(stderr, "bulkhead exec: profile error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bulkhead exec: %s\n", e.what());
+  }
+  return kExitSandboxError;
+}
+
+}  // namespace bulkhead

@@ -1,0 +1,338 @@
+// `bulkhead run`: options, interpreter, profile and sandbox; the header; the supervisor; the
+// reports. Exit codes are pytest's (0 ok, 1 failures, 2 interrupted, 3 internal error or
+// collection mismatch, 4 usage, 5 no tests).
+#include <sched.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "sandbox/error.h"
+#include "sandbox/profile.h"
+#include "sandbox/sandbox.h"
+#include "src/cli/commands.h"
+#include "src/cli/paths.h"
+#include "src/cli/run_options.h"
+#include "src/python/interpreter.h"
+#include "src/report/json.h"
+#include "src/report/junit.h"
+#include "src/report/terminal.h"
+#include "src/run/supervisor.h"
+
+extern char** environ;
+
+namespace bulkhead {
+namespace {
+
+// The project's root as pytest would likely find its rootdir: the nearest directory at or above
+// `cwd` holding a pytest config or VCS marker; else `cwd`. Workers get it as their writable
+// overlay, so caches and files written at the rootdir stay private to each worker.
+std::string project_root(const std::string& cwd) {
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
+    for (const char* marker : {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", ".git"}) {
+      if (fs::exists(dir / marker, ignored)) return dir == "/" ? cwd : dir.string();
+    }
+    if (dir == dir.root_path()) break;
+  }
+  return cwd;
+}
+
+namespace fs = std::filesystem;
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+// CPUs this process may use: sched affinity, capped by the cgroup CPU quota (v2 cpu.max or
+// v1 cpu.cfs_quota_us) of its own cgroup and every ancestor.
+int auto_worker_count() {
+  cpu_set_t set;
+  int cpus = 1;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  double quota_cpus = 0;
+  auto consider = [&quota_cpus](double quota, double period) {
+    if (quota > 0 && period > 0 && (quota_cpus == 0 || quota / period < quota_cpus)) {
+      quota_cpus = quota / period;
+    }
+  };
+  std::ifstream cgroups("/proc/self/cgroup");
+  std::string entry;
+  while (std::getline(cgroups, entry)) {
+    // "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+    const auto first = entry.find(':');
+    const auto second = entry.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = entry.substr(first + 1, second - first - 1);
+    fs::path path = entry.substr(second + 1);
+    std::string base;
+    if (controllers.empty()) {
+      base = "/sys/fs/cgroup";
+    } else if (("," + controllers + ",").find(",cpu,") != std::string::npos) {
+      base = fs::exists("/sys/fs/cgroup/cpu,cpuacct") ? "/sys/fs/cgroup/cpu,cpuacct"
+                                                      : "/sys/fs/cgroup/cpu";
+    } else {
+      continue;
+    }
+    for (fs::path dir = path;; dir = dir.parent_path()) {
+      const std::string at = base + dir.string();
+      if (controllers.empty()) {
+        std::istringstream max(read_first_line(at + "/cpu.max"));
+        std::string quota;
+        double period = 0;
+        if (max >> quota >> period && quota != "max") consider(std::atof(quota.c_str()), period);
+      } else {
+        const std::string quota = read_first_line(at + "/cpu.cfs_quota_us");
+        const std::string period = read_first_line(at + "/cpu.cfs_period_us");
+        if (!quota.empty() && !period.empty())
+          consider(std::atof(quota.c_str()), std::atof(period.c_str()));
+      }
+      if (dir == dir.root_path() || dir.empty()) break;
+    }
+  }
+  if (quota_cpus > 0) cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(quota_cpus))));
+  return cpus;
+}
+
+std::string make_run_id() {
+  std::random_device random;
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%08x%04x", random(), random() & 0xffff);
+  return buffer;
+}
+
+// Worker logs and stack dumps live in ${TMPDIR:-/tmp}/bulkhead-<uid>/<run_id>. The directory
+// goes away when the run ends (however it ends, short of SIGKILL) unless the logs are kept
+// (--keep-logs, BULKHEAD_KEEP_LOGS=1); so does the bulkhead-<uid> parent when this run created
+// it and nothing else is in it.
+class RunDir {
+ public:
+  RunDir(const std::string& run_id, bool keep) : keep_(keep) {
+    const char* tmp = std::getenv("TMPDIR");
+    parent_ = fs::path(tmp && *tmp ? tmp : "/tmp") / ("bulkhead-" + std::to_string(getuid()));
+    path_ = parent_ / run_id;
+    std::error_code error;
+    created_parent_ = !fs::exists(parent_, error);
+    // Another run may remove an empty parent between our mkdirs: try again then.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      error.clear();
+      fs::create_directories(path_, error);
+      if (!error) break;
+    }
+    if (error) throw SysError("mkdir " + path_.string(), error.value());
+    if (created_parent_) {
+      fs::permissions(parent_, fs::perms::owner_all, fs::perm_options::replace, error);
+    }
+  }
+  ~RunDir() {
+    if (keep_) return;
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+    if (created_parent_) fs::remove(parent_, ignored);  // fails (harmlessly) unless empty
+  }
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+
+  std::string path() const { return path_.string(); }
+  bool kept() const { return keep_; }
+
+ private:
+  fs::path parent_;
+  fs::path path_;
+  bool keep_;
+  bool created_parent_ = false;
+};
+
+bool keep_logs_from_env() {
+  const char* value = std::getenv("BULKHEAD_KEEP_LOGS");
+  return value && *value && std::string(value) != "0";
+}
+
+std::vector<std::string> worker_environment(const sandbox::Profile& profile,
+                                            const std::string& plugin_dir) {
+  std::vector<std::string> env;
+  std::string pythonpath = plugin_dir;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string text = *entry;
+    const std::string key = text.substr(0, text.find('='));
+    if (std::find(profile.env_unset.begin(), profile.env_unset.end(), key) !=
+        profile.env_unset.end()) {
+      continue;
+    }
+    if (key == "PYTHONPATH") {
+      const std::string value = text.substr(key.size() + 1);
+      if (!value.empty()) pythonpath += ":" + value;
+      continue;
+    }
+    env.push_back(text);
+  }
+  env.push_back("PYTHONPATH=" + pythonpath);
+  return env;
+}
+
+void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::Sandbox& sandbox,
+                  int workers, const RunOptions& options, const RunDir& run_dir,
+                  const std::string& randomly_seed) {
+  if (terminal.quiet()) return;
+  terminal.separator('=', "test session starts", nullptr, true);
+  terminal.line("platform linux -- Python " + python.version + ", pytest-" + python.pytest_version +
+                " -- " + python.executable);
+  const sandbox::Isolation& isolation = sandbox.isolation();
+  std::string line = "bulkhead 0.1.0 -- " + std::to_string(workers) +
+                     (workers == 1 ? " worker" : " workers") + ", profile " +
+                     sandbox.profile().name + ", cgroups " + isolation.cgroup_mode + ", dist " +
+                     dist_mode_name(options.dist);
+  if (isolation.user_namespace) line += ", rootless (user namespace)";
+  terminal.line(line);
+  if (!options.config_file.empty()) terminal.line("configfile: " + options.config_file);
+  if (run_dir.kept()) terminal.line("worker logs: " + run_dir.path() + " (kept)");
+  if (!randomly_seed.empty()) terminal.line("Using --randomly-seed=" + randomly_seed);
+  for (const std::string& missing : isolation.missing) {
+    terminal.line("isolation missing: " + missing, "yellow");
+  }
+}
+
+RunInfo run_info(const RunResult& result, const RunOptions& options, const PythonInfo& python,
+                 const sandbox::Sandbox& sandbox, int workers, const std::string& run_id,
+                 double start_time, double duration) {
+  RunInfo info;
+  info.run_id = run_id;
+  info.profile = sandbox.profile().name;
+  info.cgroup_mode = sandbox.isolation().cgroup_mode;
+  info.workers = workers;
+  info.python = python.executable;
+  info.python_version = python.version;
+  info.pytest_version =
+      result.pytest_version.empty() ? python.pytest_version : result.pytest_version;
+  info.rootdir = result.worker_settings.rootdir;
+  info.pytest_args = options.pytest_args;
+  info.start_time = start_time;
+  info.duration = duration;
+  info.exit_code = result.exit_code;
+  info.isolation_missing = sandbox.isolation().missing;
+  return info;
+}
+
+int run(int argc, char** argv) {
+  const std::string cwd = fs::current_path().string();
+  RunOptions options = parse_run_options(argc, argv, cwd);
+  if (options.show_help) {
+    std::fputs(options.help_text.c_str(), stdout);
+    return 0;
+  }
+  const PythonInfo python = find_python(options.python);
+  sandbox::Profile profile = sandbox::load_profile(options.profile, {profiles_dir()});
+  sandbox::Limits& limits = profile.limits;
+  if (options.memory_bytes) limits.memory_bytes = options.memory_bytes;
+  if (options.cpus) limits.cpus = options.cpus;
+  if (options.pids) limits.pids = options.pids;
+  if (options.nofile) limits.nofile = options.nofile;
+
+  const std::string run_id = make_run_id();
+  const double start_time =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto started = std::chrono::steady_clock::now();
+
+  sandbox::SandboxOptions sandbox_options;
+  sandbox_options.profile = profile;
+  sandbox_options.run_id = run_id;
+  sandbox_options.require_isolation = options.require_isolation || profile.require_isolation;
+  auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
+
+  const int workers = options.workers.value_or(auto_worker_count());
+  const PytestArgFacts facts = inspect_pytest_args(options.pytest_args);
+  TerminalOptions terminal_options;
+  terminal_options.color = decide_color(options.color, STDOUT_FILENO);
+  terminal_options.width = terminal_width(STDOUT_FILENO);
+  terminal_options.verbosity = facts.verbosity;
+  Terminal terminal(stdout, terminal_options);
+
+  WorkerLaunch launch;
+  launch.argv = {python.executable, "-m", "pytest", "-p", "bulkhead_worker"};
+  // A user's `addopts = -n auto` must not start xdist workers inside ours.
+  if (!python.xdist_version.empty()) launch.argv.insert(launch.argv.end(), {"-n", "0"});
+  launch.argv.push_back(terminal_options.color ? "--color=yes" : "--color=no");
+  std::string randomly_seed;
+  if (!python.randomly_version.empty() && !facts.randomly_disabled && !facts.has_randomly_seed) {
+    // Every worker must shuffle the same way, or their collections differ.
+    randomly_seed = std::to_string(std::random_device{}() % 4294967295u);
+    launch.argv.push_back("--randomly-seed=" + randomly_seed);
+  }
+  launch.argv.insert(launch.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
+  launch.env = worker_environment(profile, worker_plugin_dir());
+  launch.env_templates = profile.env;
+  launch.cwd = cwd;
+  launch.project_dir = project_root(cwd);
+  // What the worker imports must stay visible even where a private tmpfs covers it (a venv
+  // or a bulkhead build under /tmp).
+  launch.visible_paths = python.path_dirs;
+  launch.visible_paths.push_back(python.prefix);
+  launch.visible_paths.push_back(worker_plugin_dir());
+  launch.run_id = run_id;
+  const RunDir run_dir(run_id, options.keep_logs || keep_logs_from_env());
+  launch.run_dir = run_dir.path();
+  launch.worker_count = workers;
+  launch.output_cap_bytes = options.output_cap_bytes;
+  launch.columns = terminal_options.width;
+
+  print_header(terminal, python, *sandbox, workers, options, run_dir, randomly_seed);
+
+  SupervisorSettings settings;
+  settings.workers = workers;
+  settings.dist = options.dist;
+  settings.test_timeout_s = options.timeout_s ? options.timeout_s : limits.test_timeout_s;
+  settings.session_timeout_s = options.session_timeout_s;
+  settings.max_worker_restart = options.max_worker_restart.value_or(4 * workers);
+  settings.live_output = facts.capture_disabled;
+  settings.logs_kept = run_dir.kept();
+
+  RunResult result;
+  {
+    Supervisor supervisor(*sandbox, launch, settings, terminal);
+    result = supervisor.run();
+  }
+  const double duration =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const RunInfo info =
+      run_info(result, options, python, *sandbox, workers, run_id, start_time, duration);
+  try {
+    if (!options.junitxml.empty()) {
+      write_junit_xml(options.junitxml, result.records, info);
+      if (!terminal.quiet())
+        terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
+    }
+    if (!options.json_path.empty()) write_json_report(options.json_path, result.records, info);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bulkhead run: writing reports: %s\n", error.what());
+    return 3;
+  }
+  if (run_dir.kept() && !terminal.quiet()) terminal.line("worker logs kept in " + run_dir.path());
+  return result.exit_code;
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const UserError& error) {
+    std::fprintf(stderr, "bulkhead run: %s\n", error.what());
+    return 4;
+  } catch (const sandbox::ProfileError& error) {
+    std::fprintf(stderr, "bulkhead run: profile: %s\n", error.what());
+    return 4;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bulkhead run: internal error: %s\n", error.what());
+    return 3;
+  }
+}
+
+}  // namespace bulkhead

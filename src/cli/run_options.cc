@@ -1,0 +1,270 @@
+// Parsing `bulkhead run` options and `[tool.pytest-bulkhead]` (see run_options.h).
+#include "src/cli/run_options.h"
+
+#include <toml++/toml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "sandbox/error.h"
+#include "sandbox/profile.h"
+#include "src/cli/option_values.h"
+
+namespace bulkhead {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<int> parse_workers(const std::string& text) {
+  if (text == "auto" || text == "logical") return std::nullopt;
+  const uint64_t count = parse_count(text, "a worker count or 'auto'");
+  if (count == 0 || count > 4096) {
+    throw UserError("expected a worker count from 1 to 4096 or 'auto', got '" + text + "'");
+  }
+  return static_cast<int>(count);
+}
+
+DistMode parse_dist(const std::string& text) {
+  auto mode = parse_dist_mode(text);
+  if (!mode) {
+    throw UserError("expected one of load, loadfile, loadscope, loadgroup, got '" + text + "'");
+  }
+  return *mode;
+}
+
+std::string parse_color(const std::string& text) {
+  if (text != "yes" && text != "no" && text != "auto") {
+    throw UserError("expected yes, no or auto, got '" + text + "'");
+  }
+  return text;
+}
+
+// One setting by its config-file key; the CLI uses the same setters.
+using Setter = std::function<void(RunOptions&, const std::string&)>;
+
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> table = {
+      {"numprocesses", [](RunOptions& o, const std::string& v) { o.workers = parse_workers(v); }},
+      {"profile", [](RunOptions& o, const std::string& v) { o.profile = v; }},
+      {"memory", [](RunOptions& o, const std::string& v) { o.memory_bytes = parse_size(v); }},
+      {"cpus", [](RunOptions& o, const std::string& v) { o.cpus = parse_positive(v, "cores"); }},
+      {"pids", [](RunOptions& o, const std::string& v) { o.pids = parse_count(v, "a count"); }},
+      {"nofile", [](RunOptions& o, const std::string& v) { o.nofile = parse_count(v, "a count"); }},
+      {"timeout", [](RunOptions& o, const std::string& v) { o.timeout_s = parse_duration(v); }},
+      {"session_timeout",
+       [](RunOptions& o, const std::string& v) { o.session_timeout_s = parse_duration(v); }},
+      {"dist", [](RunOptions& o, const std::string& v) { o.dist = parse_dist(v); }},
+      {"junitxml", [](RunOptions& o, const std::string& v) { o.junitxml = v; }},
+      {"json", [](RunOptions& o, const std::string& v) { o.json_path = v; }},
+      {"python", [](RunOptions& o, const std::string& v) { o.python = v; }},
+      {"max_worker_restart",
+       [](RunOptions& o, const std::string& v) {
+         o.max_worker_restart = static_cast<int>(parse_count(v, "a count"));
+       }},
+      {"require_isolation",
+       [](RunOptions& o, const std::string& v) {
+         if (v != "true" && v != "false") throw UserError("expected true or false, got " + v);
+         o.require_isolation = v == "true";
+       }},
+      {"keep_logs",
+       [](RunOptions& o, const std::string& v) {
+         if (v != "true" && v != "false") throw UserError("expected true or false, got " + v);
+         o.keep_logs = v == "true";
+       }},
+      {"color", [](RunOptions& o, const std::string& v) { o.color = parse_color(v); }},
+      {"output_cap",
+       [](RunOptions& o, const std::string& v) { o.output_cap_bytes = parse_size(v); }},
+  };
+  return table;
+}
+
+std::string where(const std::string& path, const toml::source_region& source) {
+  return path + ":" + std::to_string(source.begin.line) + ":" + std::to_string(source.begin.column);
+}
+
+// A TOML scalar as the text the setters parse.
+std::optional<std::string> scalar_text(const toml::node& node) {
+  if (auto text = node.value<std::string>(); text && node.is_string()) return *text;
+  if (node.is_integer()) return std::to_string(*node.value<int64_t>());
+  if (node.is_floating_point()) {
+    std::string text = std::to_string(*node.value<double>());
+    return text;
+  }
+  if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
+  return std::nullopt;
+}
+
+}  // namespace
+
+void apply_pyproject(const std::string& pyproject_path, RunOptions& options) {
+  toml::table document;
+  try {
+    document = toml::parse_file(pyproject_path);
+  } catch (const toml::parse_error& error) {
+    throw UserError(where(pyproject_path, error.source()) + ": " +
+                    std::string(error.description()));
+  }
+  const toml::table* section = document["tool"]["pytest-bulkhead"].as_table();
+  if (section == nullptr) return;
+  options.config_file = pyproject_path;
+  for (const auto& [raw_key, node] : *section) {
+    std::string key(raw_key.str());
+    std::replace(key.begin(), key.end(), '-', '_');
+    const std::string location = where(pyproject_path, node.source());
+    auto setter = setters().find(key);
+    if (setter == setters().end()) {
+      throw UserError(location + ": unknown key '" + std::string(raw_key.str()) +
+                      "' in [tool.pytest-bulkhead]");
+    }
+    auto text = scalar_text(node);
+    if (!text) throw UserError(location + ": " + key + ": expected a string or a number");
+    try {
+      setter->second(options, *text);
+    } catch (const UserError& error) {
+      throw UserError(location + ": " + key + ": " + error.what());
+    }
+  }
+}
+
+std::string find_pyproject(const std::string& cwd) {
+  std::error_code ignored;
+  for (fs::path dir = fs::absolute(cwd, ignored); !dir.empty(); dir = dir.parent_path()) {
+    const fs::path candidate = dir / "pyproject.toml";
+    if (fs::is_regular_file(candidate, ignored)) return candidate.string();
+    if (dir == dir.root_path()) break;
+  }
+  return {};
+}
+
+RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
+  RunOptions options;
+  if (std::string config = find_pyproject(cwd); !config.empty()) apply_pyproject(config, options);
+
+  CLI::App app{
+      "Runs the pytest suite across N sandboxed workers. Options not listed here, and all "
+      "arguments after `--`, are passed to pytest in every worker.",
+      "bulkhead run"};
+  app.allow_extras();
+  app.footer(
+      "Exit codes are pytest's: 0 all passed, 1 tests failed (or crashed, timed out, OOM, not "
+      "run), 2 interrupted (SIGINT/SIGTERM, --session-timeout, collection errors), 3 internal "
+      "error or workers collected different tests, 4 usage error, 5 no tests collected.\n"
+      "Worker logs and stack dumps: ${TMPDIR:-/tmp}/bulkhead-<uid>/<run id>/gw<i>.log, removed "
+      "at exit unless --keep-logs (or BULKHEAD_KEEP_LOGS=1) is given; reports of crashed and "
+      "timed-out tests carry the stderr tail and Python stacks either way.\n"
+      "Config: [tool.pytest-bulkhead] in the nearest pyproject.toml (keys as the long options, "
+      "e.g. numprocesses = 4, memory = \"512M\"); flags win.");
+  app.set_help_flag("-h,--help",
+                    "Show bulkhead's run options and exit (pytest --help lists pytest's)");
+  // Values are taken as text and parsed by the same setters as the config file.
+  std::map<std::string, std::string> given;
+  auto add = [&](const std::string& names, const std::string& key, const std::string& help) {
+    app.add_option_function<std::string>(
+           names, [&given, key](const std::string& value) { given[key] = value; }, help)
+        ->type_name("");
+  };
+  add("-n,--numprocesses", "numprocesses", "Workers: N or auto (CPU quota and affinity)");
+  add("--profile", "profile", "Sandbox profile: a name in share/bulkhead/profiles or a path");
+  add("--memory", "memory", "Memory limit per worker, e.g. 512M");
+  add("--cpus", "cpus", "CPU quota per worker in cores, e.g. 1.5");
+  add("--pids", "pids", "Process limit per worker");
+  add("--nofile", "nofile", "Open file limit per worker");
+  add("--timeout", "timeout", "Per-test timeout, e.g. 30 or 2m");
+  add("--session-timeout", "session_timeout", "Timeout for the whole run");
+  add("--dist", "dist", "load | loadfile | loadscope | loadgroup");
+  add("--junitxml,--junit-xml", "junitxml", "Write a merged JUnit XML report");
+  add("--json", "json", "Write a JSON report");
+  add("--python", "python", "Python interpreter with pytest (default: first on PATH with it)");
+  add("--max-worker-restart", "max_worker_restart",
+      "Replacements for workers that died with no test to blame, or in a run of crashing "
+      "tests with none finishing (default 4 x workers); one that died in a test is always "
+      "replaced");
+  add("--color", "color", "yes | no | auto");
+  add("--output-cap", "output_cap", "Captured output kept per test (default 1M)");
+  bool require_isolation = false;
+  app.add_flag("--require-isolation", require_isolation,
+               "Refuse to run when an isolation is unavailable");
+  bool keep_logs = false;
+  app.add_flag("--keep-logs", keep_logs,
+               "Keep the worker logs after the run (also BULKHEAD_KEEP_LOGS=1)");
+
+  std::vector<std::string> args;
+  std::vector<std::string> after_double_dash;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") {
+      after_double_dash.assign(argv + i + 1, argv + argc);
+      break;
+    }
+    args.emplace_back(argv[i]);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    options.show_help = true;
+    options.help_text = app.help();
+    return options;
+  } catch (const CLI::ParseError& error) {
+    throw UserError(std::string("bulkhead run: ") + error.what());
+  }
+  for (const auto& [key, value] : given) {
+    try {
+      setters().at(key)(options, value);
+    } catch (const UserError& error) {
+      throw UserError("bulkhead run: --" + key + ": " + error.what());
+    }
+  }
+  if (require_isolation) options.require_isolation = true;
+  if (keep_logs) options.keep_logs = true;
+  options.pytest_args = app.remaining();
+  options.pytest_args.insert(options.pytest_args.end(), after_double_dash.begin(),
+                             after_double_dash.end());
+  return options;
+}
+
+PytestArgFacts inspect_pytest_args(const std::vector<std::string>& args) {
+  PytestArgFacts facts;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const std::string next = i + 1 < args.size() ? args[i + 1] : "";
+    if (arg == "--verbose") ++facts.verbosity;
+    if (arg == "--quiet") --facts.verbosity;
+    if (arg == "-s" || arg == "--capture=no" || (arg == "--capture" && next == "no")) {
+      facts.capture_disabled = true;
+    }
+    if ((arg == "-p" && next == "no:randomly") || arg == "-pno:randomly") {
+      facts.randomly_disabled = true;
+    }
+    if (arg.rfind("--randomly-seed", 0) == 0) facts.has_randomly_seed = true;
+    // An option's value ("-k -v") is not a flag.
+    static const std::vector<std::string> with_value = {
+        "-k",        "-m",         "-p",           "-c",         "-o",       "-r",
+        "-W",        "--tb",       "--maxfail",    "--deselect", "--ignore", "--ignore-glob",
+        "--rootdir", "--basetemp", "--confcutdir", "--capture"};
+    if (std::find(with_value.begin(), with_value.end(), arg) != with_value.end()) {
+      ++i;
+      continue;
+    }
+    // Short flag clusters: -vv, -qq, -vs, -sv.
+    if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
+      const bool takes_value = std::string("kmpcorWn").find(arg[1]) != std::string::npos;
+      if (takes_value) continue;
+      for (std::size_t c = 1; c < arg.size(); ++c) {
+        if (arg[c] == 'v')
+          ++facts.verbosity;
+        else if (arg[c] == 'q')
+          --facts.verbosity;
+        else if (arg[c] == 's')
+          facts.capture_disabled = true;
+        else if (std::string("kmpcorW").find(arg[c]) != std::string::npos)
+          break;
+      }
+    }
+  }
+  return facts;
+}
+
+}  // namespace bulkhead

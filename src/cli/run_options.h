@@ -1,0 +1,59 @@
+// `bulkhead run` options: bulkhead's own flags (CLI11; everything else passes through to
+// pytest in order) merged over `[tool.pytest-bulkhead]` from pyproject.toml. Flags win.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/run/scheduler.h"
+
+namespace bulkhead {
+
+struct RunOptions {
+  std::optional<int> workers;  // -n N; nullopt: auto
+  std::string profile = "default";
+  std::optional<uint64_t> memory_bytes;
+  std::optional<double> cpus;
+  std::optional<uint64_t> pids;
+  std::optional<uint64_t> nofile;
+  std::optional<double> timeout_s;          // per test
+  std::optional<double> session_timeout_s;  // whole run
+  DistMode dist = DistMode::Load;
+  std::string junitxml;
+  std::string json_path;
+  std::string python;
+  std::optional<int> max_worker_restart;  // nullopt: 4 x workers, as pytest-xdist
+  bool require_isolation = false;
+  bool keep_logs = false;      // --keep-logs: keep the worker logs dir after the run
+  std::string color = "auto";  // yes | no | auto
+  uint64_t output_cap_bytes = uint64_t{1} << 20;
+  std::vector<std::string> pytest_args;  // passed to every worker, in order
+  std::string config_file;               // the pyproject.toml that was read, "" when none
+  bool show_help = false;
+  std::string help_text;
+};
+
+// Reads `[tool.pytest-bulkhead]` from `pyproject_path` into `options`. A missing table is not
+// an error. Throws UserError "path:line:col: message" for bad TOML, unknown keys, bad values.
+void apply_pyproject(const std::string& pyproject_path, RunOptions& options);
+
+// The pyproject.toml that configures a run started in `cwd`: the nearest one in `cwd` or a
+// parent directory. "" when there is none.
+std::string find_pyproject(const std::string& cwd);
+
+// Parses `bulkhead run` arguments (argv[0] is the command name) over the config found from
+// `cwd`. Throws UserError naming the bad option and value.
+RunOptions parse_run_options(int argc, char** argv, const std::string& cwd);
+
+// What the pass-through pytest args ask of the display before any worker reports its config.
+struct PytestArgFacts {
+  int verbosity = 0;               // -v/-q counts
+  bool capture_disabled = false;   // -s / --capture=no
+  bool randomly_disabled = false;  // -p no:randomly
+  bool has_randomly_seed = false;  // --randomly-seed given
+};
+PytestArgFacts inspect_pytest_args(const std::vector<std::string>& args);
+
+}  // namespace bulkhead

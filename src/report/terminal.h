@@ -1,0 +1,94 @@
+// pytest-like terminal output for `bulkhead run`: header, progress letters or verbose lines,
+// live worker output (-s), failure sections with the worker-rendered tracebacks, the short
+// test summary and pytest's closing line. Writes only; knows nothing of workers' processes.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/report/test_model.h"
+#include "src/run/protocol.h"
+
+namespace bulkhead {
+
+// --color / PY_COLORS / NO_COLOR / FORCE_COLOR / isatty, in pytest's order of precedence.
+bool decide_color(const std::string& color_option, int fd);
+// The terminal's width (COLUMNS, then the tty), 80 when unknown, as pytest computes it.
+int terminal_width(int fd);
+
+struct TerminalOptions {
+  bool color = false;
+  int width = 80;
+  int verbosity = 0;  // -v counts up, -q counts down
+};
+
+// A test as the terminal shows it: its record plus per-phase display facts.
+struct DisplayedTest {
+  const TestRecord* record = nullptr;
+  const std::vector<protocol::PhaseDisplay>* displays = nullptr;  // parallel to record->phases
+};
+
+struct WarningEntry {
+  std::string nodeid;
+  std::string message;
+};
+
+struct SummaryInput {
+  std::vector<DisplayedTest> tests;  // in the order they finished
+  std::vector<protocol::CollectReport> collect_reports;
+  std::vector<WarningEntry> warnings;
+  std::size_t deselected = 0;
+  std::size_t not_run_shown = 0;  // NotRun tests to count in the closing line
+  std::string interrupted;        // "stopping after 1 failures", "" when not interrupted
+  std::vector<std::string> internal_errors;
+  double duration_s = 0;
+};
+
+class Terminal {
+ public:
+  Terminal(std::FILE* out, TerminalOptions options) : out_(out), options_(options) {}
+
+  // After the first collection: the worker's view of -r, --tb, --show-capture, -v/-q.
+  void use_settings(const protocol::WorkerSettings& settings);
+  const TerminalOptions& options() const { return options_; }
+  bool quiet() const { return options_.verbosity < 0; }
+
+  void separator(char fill, const std::string& title, const char* color = nullptr,
+                 bool bold = false);
+  void line(std::string_view text, const char* color = nullptr, bool bold = false);
+  void collected(std::size_t items, std::size_t deselected, std::size_t errors);
+
+  // One test finished (normally or through a cause): its letters or verbose lines, then the
+  // progress once the line is full. `done`/`total` count tests.
+  void test_finished(const TestRecord& test, std::size_t done, std::size_t total);
+  // -s: worker output as it arrives, each line prefixed "[gw1] ".
+  void worker_output(const std::string& worker, std::string_view data, std::string& pending);
+
+  // Everything from the ERRORS section to the closing line.
+  void summary(const SummaryInput& input);
+
+  std::string paint(std::string_view text, const char* color, bool bold = false) const;
+
+ private:
+  void end_progress_line();
+  void write(std::string_view text);
+  void write_progress(std::size_t done, std::size_t total, bool fill);
+  void failure_sections(const SummaryInput& input);
+  void short_summary(const SummaryInput& input);
+  void warnings_summary(const SummaryInput& input);
+  void closing_line(const SummaryInput& input);
+  void phase_body(const PhaseReport& phase, const protocol::PhaseDisplay* display);
+  const char* main_color(const SummaryInput& input) const;
+
+  std::FILE* out_;
+  TerminalOptions options_;
+  std::string tbstyle_ = "auto";
+  std::string showcapture_ = "all";
+  std::string reportchars_ = "fE";
+  std::size_t line_width_ = 0;  // characters on the current progress line
+  bool any_failed_ = false;
+};
+
+}  // namespace bulkhead

@@ -1,0 +1,68 @@
+// The results model shared by the supervisor, the terminal output and the report writers:
+// one TestRecord per collected test, each holding pytest's report phases as the worker sent them.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bulkhead {
+
+// Why a test ended outside pytest's own outcomes (isolate-style short codes in parentheses).
+enum class Cause {
+  None,     // pytest reported it normally
+  Timeout,  // (TO) the supervisor's per-test deadline
+  Crash,    // (SG/RE) the worker died: signal or exit status
+  OOM,      // (OOM) the cgroup's OOM killer, read from the cgroup
+  NotRun,   // (XX) never ran: worker restarts exhausted, session timeout, interrupted
+};
+const char* cause_name(Cause cause);  // "timeout", "crash", "oom", "notrun", ""
+
+// One pytest TestReport phase, as the worker serialised it.
+struct PhaseReport {
+  std::string when;      // "setup" | "call" | "teardown"
+  std::string outcome;   // "passed" | "failed" | "skipped"
+  std::string category;  // pytest_report_teststatus category: "passed", "failed", "error",
+                         // "skipped", "xfailed", "xpassed", or "" (not counted)
+  std::string letter;    // progress letter: ".", "F", "E", "s", "x", "X", or ""
+  std::string word;      // verbose word: "PASSED", "FAILED", "ERROR", "SKIPPED", ...
+  double duration = 0;   // seconds
+  double start = 0;      // unix time
+  double stop = 0;
+  std::string longrepr;  // as pytest prints it in the failure section (--tb honoured)
+  std::string message;   // one line for the short summary / JUnit message attribute
+  std::vector<std::pair<std::string, std::string>> sections;  // ("Captured stdout call", text)
+  std::string wasxfail;  // xfail reason, when the test is xfail-marked
+  nlohmann::json raw;    // pytest_report_to_serializable output (for --json)
+};
+
+struct TestRecord {
+  std::size_t index = 0;  // position in the agreed collection
+  std::string nodeid;
+  std::string worker;  // "gw1" (last worker that ran it)
+  std::vector<PhaseReport> phases;
+  Cause cause = Cause::None;
+  std::string cause_message;  // human-readable: "Timeout: exceeded 5s", "OOM: limit 512 MiB..."
+  bool finished = false;      // the worker said it finished (or the supervisor ended it)
+};
+
+// Settings of the run, echoed into the JSON report and the header.
+struct RunInfo {
+  std::string run_id;
+  std::string profile;
+  std::string cgroup_mode;
+  int workers = 0;
+  std::string python;  // interpreter path
+  std::string python_version;
+  std::string pytest_version;
+  std::string rootdir;
+  std::vector<std::string> pytest_args;
+  double start_time = 0;  // unix time
+  double duration = 0;    // seconds
+  int exit_code = 0;
+  std::vector<std::string> isolation_missing;
+};
+
+}  // namespace bulkhead

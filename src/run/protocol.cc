@@ -1,0 +1,218 @@
+// Decoding worker events from JSON lines and encoding supervisor commands.
+#include "src/run/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace bulkhead::protocol {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kQuoteChars = 120;
+
+std::string quote(std::string_view line) {
+  if (line.size() <= kQuoteChars) return std::string(line);
+  return std::string(line.substr(0, kQuoteChars)) + "...";
+}
+
+// Field access with the event name and field in every error.
+class Fields {
+ public:
+  Fields(json& object, std::string event) : object_(object), event_(std::move(event)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
+    throw ProtocolError("event '" + event_ + "': field '" + key + "': expected " + expected);
+  }
+
+  json* find(const std::string& key) {
+    auto it = object_.find(key);
+    if (it == object_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  std::string string(const std::string& key, bool required = false) {
+    json* value = find(key);
+    if (value == nullptr) {
+      if (required) fail(key, "a string");
+      return {};
+    }
+    if (!value->is_string()) fail(key, "a string, got " + std::string(value->type_name()));
+    return std::move(value->get_ref<std::string&>());
+  }
+
+  double number(const std::string& key, double fallback = 0) {
+    json* value = find(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_number()) fail(key, "a number, got " + std::string(value->type_name()));
+    return value->get<double>();
+  }
+
+  std::optional<double> optional_number(const std::string& key) {
+    if (find(key) == nullptr) return std::nullopt;
+    return number(key);
+  }
+
+  long integer(const std::string& key, long fallback = 0) {
+    json* value = find(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_number_integer())
+      fail(key, "an integer, got " + std::string(value->type_name()));
+    return value->get<long>();
+  }
+
+  std::size_t index(const std::string& key) {
+    json* value = find(key);
+    if (value == nullptr || !value->is_number_unsigned()) fail(key, "a test index");
+    return value->get<std::size_t>();
+  }
+
+  bool boolean(const std::string& key, bool fallback = false) {
+    json* value = find(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_boolean()) fail(key, "true or false, got " + std::string(value->type_name()));
+    return value->get<bool>();
+  }
+
+  json& array(const std::string& key) {
+    json* value = find(key);
+    if (value == nullptr || !value->is_array()) fail(key, "an array");
+    return *value;
+  }
+
+  json& object(const std::string& key) {
+    json* value = find(key);
+    if (value == nullptr || !value->is_object()) fail(key, "an object");
+    return *value;
+  }
+
+ private:
+  json& object_;
+  std::string event_;
+};
+
+ReportedPhase decode_phase(json& object, const std::string& event) {
+  Fields fields(object, event);
+  ReportedPhase out;
+  PhaseReport& phase = out.phase;
+  phase.when = fields.string("when", true);
+  phase.outcome = fields.string("outcome", true);
+  phase.category = fields.string("category");
+  phase.letter = fields.string("letter");
+  phase.word = fields.string("word");
+  phase.duration = fields.number("duration");
+  phase.start = fields.number("start");
+  phase.stop = fields.number("stop");
+  phase.longrepr = fields.string("longrepr");
+  phase.message = fields.string("message");
+  phase.wasxfail = fields.string("wasxfail");
+  if (json* sections = fields.find("sections")) {
+    if (!sections->is_array()) fields.fail("sections", "an array of [title, text]");
+    for (json& section : *sections) {
+      if (!section.is_array() || section.size() != 2 || !section[0].is_string() ||
+          !section[1].is_string()) {
+        fields.fail("sections", "an array of [title, text]");
+      }
+      phase.sections.emplace_back(std::move(section[0].get_ref<std::string&>()),
+                                  std::move(section[1].get_ref<std::string&>()));
+    }
+  }
+  if (json* raw = fields.find("raw")) phase.raw = std::move(*raw);
+  out.display.head_line = fields.string("head_line");
+  out.display.longrepr_color = fields.string("longrepr_color");
+  out.display.skip_path = fields.string("skip_path");
+  if (fields.find("skip_lineno") != nullptr)
+    out.display.skip_lineno = fields.integer("skip_lineno");
+  return out;
+}
+
+CollectedEvent decode_collected(json& object) {
+  Fields fields(object, "collected");
+  CollectedEvent event;
+  event.protocol = static_cast<int>(fields.integer("protocol"));
+  event.pid = fields.integer("pid");
+  for (json& entry : fields.array("items")) {
+    if (!entry.is_object()) fields.fail("items", "objects with a nodeid");
+    Fields item(entry, "collected item");
+    event.items.push_back({item.string("nodeid", true), item.string("group")});
+  }
+  event.deselected = static_cast<std::size_t>(fields.integer("deselected"));
+  if (fields.find("collect_reports") != nullptr) {
+    for (json& entry : fields.array("collect_reports")) {
+      if (!entry.is_object()) fields.fail("collect_reports", "objects");
+      CollectReport report;
+      report.nodeid = Fields(entry, "collect report").string("nodeid");
+      report.report = decode_phase(entry, "collect report");
+      event.collect_reports.push_back(std::move(report));
+    }
+  }
+  Fields settings(fields.object("settings"), "collected.settings");
+  WorkerSettings& out = event.settings;
+  out.tbstyle = settings.string("tbstyle");
+  out.showcapture = settings.string("showcapture");
+  out.reportchars = settings.string("reportchars");
+  out.verbose = static_cast<int>(settings.integer("verbose"));
+  out.maxfail = static_cast<int>(settings.integer("maxfail"));
+  out.capture = settings.string("capture");
+  out.continue_on_collection_errors = settings.boolean("continue_on_collection_errors");
+  out.color = settings.boolean("color");
+  out.rootdir = settings.string("rootdir");
+  out.ini_timeout = settings.string("ini_timeout");
+  out.python_version = settings.string("python");
+  out.pytest_version = settings.string("pytest");
+  return event;
+}
+
+Event decode_object(json& object) {
+  Fields fields(object, "?");
+  const std::string kind = fields.string("event", true);
+  Fields typed(object, kind);
+  if (kind == "collected") return decode_collected(object);
+  if (kind == "start") return StartEvent{typed.index("index"), typed.optional_number("timeout")};
+  if (kind == "timeout") return TimeoutEvent{typed.index("index"), typed.number("seconds")};
+  if (kind == "report") {
+    ReportEvent event;
+    if (typed.find("index") != nullptr) event.index = typed.index("index");
+    event.report = decode_phase(object, kind);
+    return event;
+  }
+  if (kind == "finished") return FinishedEvent{typed.index("index")};
+  if (kind == "warning") {
+    return WarningEvent{typed.string("when"), typed.string("nodeid"), typed.string("message")};
+  }
+  if (kind == "internal_error") return InternalErrorEvent{typed.string("text")};
+  if (kind == "done") return DoneEvent{};
+  throw ProtocolError("unknown event '" + kind + "'");
+}
+
+}  // namespace
+
+Event decode_event(std::string_view line) {
+  json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (object.is_discarded()) {
+    throw ProtocolError("malformed JSON line: " + quote(line));
+  }
+  if (!object.is_object()) throw ProtocolError("expected a JSON object: " + quote(line));
+  try {
+    return decode_object(object);
+  } catch (const ProtocolError& error) {
+    throw ProtocolError(std::string(error.what()) + ": " + quote(line));
+  } catch (const json::exception& error) {
+    throw ProtocolError(std::string(error.what()) + ": " + quote(line));
+  }
+}
+
+std::string encode_run(const std::vector<std::size_t>& indices) {
+  std::string line = R"({"cmd":"run","indices":[)";
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    if (i > 0) line += ',';
+    line += std::to_string(indices[i]);
+  }
+  line += "]}\n";
+  return line;
+}
+
+std::string encode_shutdown() { return "{\"cmd\":\"shutdown\"}\n"; }
+std::string encode_stop() { return "{\"cmd\":\"stop\"}\n"; }
+std::string encode_go() { return "{\"cmd\":\"go\"}\n"; }
+
+}  // namespace bulkhead::protocol

@@ -1,0 +1,143 @@
+// The worker channel's wire format: JSON lines. Splits a byte stream into bounded lines,
+// decodes each worker event once into typed structs, and encodes supervisor commands.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "src/report/test_model.h"
+
+namespace bulkhead::protocol {
+
+// A malformed, truncated or oversized line. what() names the event and field and quotes the
+// start of the line.
+class ProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Accumulates bytes and yields complete lines (without '\n'). A line longer than `max_line`
+// is an error, so a runaway worker cannot grow our memory without bound.
+class LineSplitter {
+ public:
+  explicit LineSplitter(std::size_t max_line = std::size_t{256} << 20) : max_line_(max_line) {}
+
+  // Appends `data` and calls on_line(std::string_view) for each complete line.
+  template <typename OnLine>
+  void feed(std::string_view data, OnLine&& on_line) {
+    buffer_.append(data);
+    std::size_t begin = 0;
+    while (true) {
+      const std::size_t newline = buffer_.find('\n', scan_from_ > begin ? scan_from_ : begin);
+      if (newline == std::string::npos) break;
+      on_line(std::string_view(buffer_).substr(begin, newline - begin));
+      begin = newline + 1;
+    }
+    buffer_.erase(0, begin);
+    scan_from_ = buffer_.size();
+    if (buffer_.size() > max_line_) {
+      throw ProtocolError("line longer than " + std::to_string(max_line_) + " bytes");
+    }
+  }
+
+  // Bytes after the last newline: a line cut short when the stream ends here.
+  std::string_view partial() const { return buffer_; }
+
+ private:
+  std::size_t max_line_;
+  std::string buffer_;
+  std::size_t scan_from_ = 0;
+};
+
+// Per-phase facts the terminal needs that TestRecord does not keep.
+struct PhaseDisplay {
+  std::string head_line;       // "TestGroup.test_one": the failure section title
+  std::string longrepr_color;  // longrepr with ANSI markup, when the worker renders colour
+  std::string skip_path;       // for the folded SKIPPED summary: "tests/test_x.py"
+  std::optional<long> skip_lineno;
+};
+
+struct ReportedPhase {
+  PhaseReport phase;
+  PhaseDisplay display;
+};
+
+struct WorkerSettings {
+  std::string tbstyle = "auto";
+  std::string showcapture = "all";
+  std::string reportchars = "fE";
+  int verbose = 0;
+  int maxfail = 0;
+  std::string capture = "fd";
+  bool continue_on_collection_errors = false;
+  bool color = false;
+  std::string rootdir;
+  std::string ini_timeout;
+  std::string python_version;
+  std::string pytest_version;
+};
+
+struct CollectedItem {
+  std::string nodeid;
+  std::string group;  // xdist_group name, "" when none
+};
+
+struct CollectReport {  // a collector that failed or skipped
+  std::string nodeid;
+  ReportedPhase report;
+};
+
+struct CollectedEvent {
+  int protocol = 0;
+  long pid = 0;
+  std::vector<CollectedItem> items;
+  std::size_t deselected = 0;
+  std::vector<CollectReport> collect_reports;
+  WorkerSettings settings;
+};
+struct StartEvent {
+  std::size_t index = 0;
+  std::optional<double> timeout_s;  // @pytest.mark.timeout(S)
+};
+struct TimeoutEvent {  // pytest-timeout's effective value for the running test
+  std::size_t index = 0;
+  double seconds = 0;
+};
+struct ReportEvent {
+  std::optional<std::size_t> index;  // nullopt: a report outside any test we handed out
+  ReportedPhase report;
+};
+struct FinishedEvent {
+  std::size_t index = 0;
+};
+struct WarningEvent {
+  std::string when;
+  std::string nodeid;
+  std::string message;
+};
+struct InternalErrorEvent {
+  std::string text;
+};
+struct DoneEvent {};
+
+using Event = std::variant<CollectedEvent, StartEvent, TimeoutEvent, ReportEvent, FinishedEvent,
+                           WarningEvent, InternalErrorEvent, DoneEvent>;
+
+// Decodes one line. Throws ProtocolError with context on bad JSON, unknown events, missing or
+// mistyped fields.
+Event decode_event(std::string_view line);
+
+// Supervisor -> worker commands, each one line with its trailing '\n'.
+std::string encode_run(const std::vector<std::size_t>& indices);
+std::string encode_shutdown();  // no more work will come: finish the queue, then exit
+std::string encode_stop();      // drop the queue, finish the running test, then exit
+// Run what you hold now, without waiting for a next item: none may come for a while (the
+// rest of the queue is suspects other workers take). More may still follow.
+std::string encode_go();
+
+}  // namespace bulkhead::protocol

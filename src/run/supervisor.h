@@ -1,0 +1,64 @@
+// The run's event loop: one epoll over every worker's channel, output pipes and pidfd, a
+// timerfd for per-test and session deadlines, and a signalfd for SIGINT/SIGTERM. Hands tests
+// out through the Scheduler, replaces dead workers, and ends every collected test exactly once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/sandbox.h"
+#include "src/report/terminal.h"
+#include "src/report/test_model.h"
+#include "src/run/protocol.h"
+#include "src/run/scheduler.h"
+#include "src/run/worker_process.h"
+
+namespace bulkhead {
+
+// Exit status when workers collected different tests (documented in docs/cli.md): pytest's
+// "internal error", as pytest-xdist ends such a run.
+constexpr int kExitCollectionMismatch = 3;
+
+struct SupervisorSettings {
+  int workers = 1;
+  DistMode dist = DistMode::Load;
+  std::optional<double> test_timeout_s;     // --timeout or the profile's limit
+  std::string test_timeout_source;          // "--timeout", "profile default", ...
+  std::optional<double> session_timeout_s;  // --session-timeout
+  int max_worker_restart = 4;
+  bool live_output = false;         // -s: worker output shown live, prefixed
+  bool logs_kept = false;           // worker logs outlive the run: reports may point at them
+  double stack_dump_grace_s = 1.0;  // between SIGUSR1 and the kill
+  double exit_grace_s = 10.0;       // a worker that said `done` must exit by then
+};
+
+struct RunResult {
+  std::vector<TestRecord> records;  // what the reports get, each collected test once
+  int exit_code = 0;
+  protocol::WorkerSettings worker_settings;
+  std::string pytest_version;
+  std::string python_version;
+};
+
+class Supervisor {
+ public:
+  // Blocks SIGINT/SIGTERM for the signalfd (restored by the destructor).
+  Supervisor(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,
+             Terminal& terminal);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Runs the whole session; returns when every worker has exited.
+  RunResult run();
+
+ private:
+  struct Slot;
+  class Loop;
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace bulkhead

@@ -1,0 +1,76 @@
+// The supervisor's private parts (included only by supervisor.cc): what it keeps per worker
+// slot, and the small helpers of its event loop (epoll tags, clocks, the ini timeout).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "src/run/supervisor.h"
+#include "src/run/worker_process.h"
+
+namespace bulkhead {
+namespace supervisor_detail {
+
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+
+inline double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// What an epoll event belongs to, packed into its 64-bit tag.
+enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd };
+
+inline uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
+  return (static_cast<uint64_t>(slot) << 40) | (static_cast<uint64_t>(generation) << 8) |
+         static_cast<uint64_t>(source);
+}
+
+// How often the stack dump file is checked between SIGUSR1 and the kill.
+constexpr auto kStacksPoll = std::chrono::milliseconds(25);
+
+inline std::optional<double> parse_timeout_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(value > 0)) return std::nullopt;
+  return value;
+}
+
+}  // namespace supervisor_detail
+
+using supervisor_detail::Clock;
+using supervisor_detail::Seconds;
+
+struct Supervisor::Slot {
+  std::unique_ptr<WorkerProcess> worker;
+  int incarnations = 0;     // workers started in this slot so far
+  uint32_t generation = 0;  // tags epoll events of the current worker
+  bool collected = false;
+  bool shutdown_sent = false;
+  bool done = false;
+  bool retired = false;          // never restarted (beyond the test count, or the run ends)
+  bool blameless_death = false;  // its last worker died outside any test (restart budget)
+  std::optional<std::size_t> running;
+  double running_wall_start = 0;
+  Clock::time_point running_since;
+  std::optional<double> marker_timeout_s;
+  std::optional<double> running_limit_s;
+  std::optional<Clock::time_point> deadline;
+  bool timeout_fired = false;
+  std::optional<Clock::time_point> kill_at;
+  std::optional<Clock::time_point> stacks_poll_at;  // after SIGUSR1: is the dump written yet?
+  uint64_t stacks_seen = 0;                         // its size at the last poll
+  bool stacks_dumped = false;                       // it grew since SIGUSR1
+  std::optional<Clock::time_point> exit_by;
+  bool protocol_broken = false;
+  std::string protocol_error;
+  std::string live_stdout, live_stderr;
+  uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
+};
+
+}  // namespace bulkhead

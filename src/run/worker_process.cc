@@ -1,0 +1,198 @@
+// Starting one sandboxed pytest worker and moving bytes to and from it (see worker_process.h).
+#include "src/run/worker_process.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox/error.h"
+
+namespace bulkhead {
+namespace {
+
+constexpr std::size_t kTailBytes = 8 * 1024;
+constexpr std::size_t kStacksLimit = 1 << 20;
+
+void set_nonblocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
+}
+
+UniqueFd open_file(const std::string& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("open(" + path + ")");
+  return fd;
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t wrote = ::write(fd, data.data(), data.size());
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return;  // a full disk must not stop the run; the log is best effort
+    data.remove_prefix(static_cast<std::size_t>(wrote));
+  }
+}
+
+std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::string& name, int slot) {
+  const std::map<std::string, std::string> vars = {
+      {"worker", name},
+      {"worker_index", std::to_string(slot)},
+      {"worker_count", std::to_string(launch.worker_count)},
+      {"run_id", launch.run_id},
+  };
+  std::map<std::string, std::string> ours = {
+      {"BULKHEAD_WORKER", name},
+      {"PYTEST_XDIST_WORKER", name},
+      {"PYTEST_XDIST_WORKER_COUNT", std::to_string(launch.worker_count)},
+      {"PYTEST_XDIST_TESTRUNUID", launch.run_id},
+      {"BULKHEAD_RUN_ID", launch.run_id},
+      {"BULKHEAD_CHANNEL_FD", "3"},
+      {"BULKHEAD_STACKS_FD", "4"},
+      {"BULKHEAD_LOG_FD", "5"},
+      {"BULKHEAD_OUTPUT_CAP", std::to_string(launch.output_cap_bytes)},
+      {"BULKHEAD_COLUMNS", std::to_string(launch.columns)},
+  };
+  for (const auto& [key, value] : launch.env_templates) {
+    ours[key] = sandbox::expand_template(value, vars);
+  }
+  std::vector<std::string> env;
+  env.reserve(launch.env.size() + ours.size());
+  for (const std::string& entry : launch.env) {
+    const std::string key = entry.substr(0, entry.find('='));
+    if (ours.count(key) == 0) env.push_back(entry);
+  }
+  for (const auto& [key, value] : ours) env.push_back(key + "=" + value);
+  return env;
+}
+
+}  // namespace
+
+WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot,
+                             int incarnation)
+    : slot_(slot),
+      name_("gw" + std::to_string(slot)),
+      log_path_(launch.run_dir + "/" + name_ + ".log"),
+      stacks_path_(launch.run_dir + "/" + name_ + ".stacks") {
+  int channel_pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel_pair) != 0) {
+    throw_errno("socketpair(" + name_ + " channel)");
+  }
+  channel_.reset(channel_pair[0]);
+  UniqueFd worker_channel(channel_pair[1]);
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(" + name_ + " stdout)");
+  stdout_.reset(out_pipe[0]);
+  UniqueFd worker_stdout(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(" + name_ + " stderr)");
+  stderr_.reset(err_pipe[0]);
+  UniqueFd worker_stderr(err_pipe[1]);
+  set_nonblocking(channel_.get());
+  set_nonblocking(stdout_.get());
+  set_nonblocking(stderr_.get());
+
+  log_ = open_file(log_path_, O_WRONLY | O_CREAT | O_APPEND | (incarnation == 0 ? O_TRUNC : 0));
+  if (incarnation > 0) {
+    write_all(log_.get(), "\n---- bulkhead: " + name_ + " restarted (replacement " +
+                              std::to_string(incarnation) + ") ----\n");
+  }
+  // Each incarnation gets a fresh dump file; the worker appends to its own descriptor.
+  stacks_ = open_file(stacks_path_, O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
+  UniqueFd worker_log = open_file(log_path_, O_WRONLY | O_APPEND);
+
+  sandbox::SpawnSpec spec;
+  spec.name = name_;
+  spec.argv = launch.argv;
+  spec.env = worker_env(launch, name_, slot);
+  spec.cwd = launch.cwd;
+  spec.project_dir = launch.project_dir;
+  spec.visible_paths = launch.visible_paths;
+  spec.stdout_fd = worker_stdout.get();
+  spec.stderr_fd = worker_stderr.get();
+  spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
+  child_ = sandbox.spawn(spec);
+  // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
+}
+
+WorkerProcess::~WorkerProcess() = default;
+
+void WorkerProcess::capture(int stream, std::string_view data) {
+  write_all(log_.get(), data);
+  if (stream != 2) return;
+  tail_.append(data);
+  if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
+}
+
+bool WorkerProcess::read_output(int stream, const std::function<void(std::string_view)>& live) {
+  UniqueFd& fd = stream == 1 ? stdout_ : stderr_;
+  char buffer[65536];
+  while (fd) {
+    const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+    if (got > 0) {
+      const std::string_view data(buffer, static_cast<std::size_t>(got));
+      capture(stream, data);
+      if (live) live(data);
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    fd.reset();
+    return false;
+  }
+  return false;
+}
+
+bool WorkerProcess::send(std::string_view line) {
+  if (!channel_) return false;
+  outbox_.append(line);
+  return flush();
+}
+
+bool WorkerProcess::flush() {
+  while (!outbox_.empty() && channel_) {
+    const ssize_t wrote = ::send(channel_.get(), outbox_.data(), outbox_.size(), MSG_NOSIGNAL);
+    if (wrote > 0) {
+      outbox_.erase(0, static_cast<std::size_t>(wrote));
+      continue;
+    }
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    outbox_.clear();  // the worker is gone; its pidfd tells the rest
+    return false;
+  }
+  return false;
+}
+
+std::string WorkerProcess::stderr_tail() const {
+  std::string_view tail(tail_);
+  if (tail.size() > kTailBytes) {
+    tail.remove_prefix(tail.size() - kTailBytes);
+    if (auto newline = tail.find('\n'); newline != std::string_view::npos) {
+      tail.remove_prefix(newline + 1);
+    }
+  }
+  return std::string(tail);
+}
+
+uint64_t WorkerProcess::stacks_size() const {
+  struct stat info {};
+  if (::fstat(stacks_.get(), &info) != 0) return 0;
+  return static_cast<uint64_t>(info.st_size);
+}
+
+std::string WorkerProcess::read_stacks() const {
+  std::string out;
+  char buffer[65536];
+  off_t offset = 0;
+  while (out.size() < kStacksLimit) {
+    const ssize_t got = ::pread(stacks_.get(), buffer, sizeof buffer, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    out.append(buffer, static_cast<std::size_t>(got));
+    offset += got;
+  }
+  return out;
+}
+
+}  // namespace bulkhead

@@ -1,0 +1,110 @@
+// One pytest worker: its sandbox Child, its channel socket (fd 3 inside), its stdout/stderr
+// pipes copied into a per-worker log file with a bounded stderr tail, and the file its
+// faulthandler writes stack dumps to (fd 4 inside).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sandbox/fd.h"
+#include "sandbox/sandbox.h"
+#include "src/run/protocol.h"
+
+namespace bulkhead {
+
+// How to start any worker of this run. Everything per-worker (name, env vars, fds) is derived
+// from it by WorkerProcess; a later fork-after-collect mode would replace only the spawn.
+struct WorkerLaunch {
+  std::vector<std::string> argv;                     // python -m pytest -p bulkhead_worker ...
+  std::vector<std::string> env;                      // the user's env, minus profile.env_unset
+  std::map<std::string, std::string> env_templates;  // profile env, expanded per worker
+  std::string cwd;
+  std::string project_dir;
+  std::vector<std::string> visible_paths;  // interpreter, sys.path, plugin: kept visible
+  std::string run_id;
+  std::string run_dir;  // logs and stack dumps: <run_dir>/gw<i>.log, gw<i>.stacks
+  int worker_count = 1;
+  uint64_t output_cap_bytes = 1 << 20;
+  int columns = 80;
+};
+
+class WorkerProcess {
+ public:
+  // Starts worker `slot` (gw<slot>); `incarnation` counts its restarts. Throws on failure.
+  WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot, int incarnation);
+  ~WorkerProcess();  // the Child's destructor kills and reaps what is left
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  int slot() const { return slot_; }
+  const std::string& name() const { return name_; }
+  sandbox::Child& child() { return *child_; }
+  const std::string& log_path() const { return log_path_; }
+
+  int channel_fd() const { return channel_.get(); }
+  int stdout_fd() const { return stdout_.get(); }
+  int stderr_fd() const { return stderr_.get(); }
+  int pidfd() const { return child_->pidfd(); }
+
+  // Reads what the channel has; on_line(std::string_view) per complete line. Returns false at
+  // end of stream (then closes our end). Throws protocol::ProtocolError on an oversized line.
+  template <typename OnLine>
+  bool read_channel(OnLine&& on_line);
+  // Bytes of an unterminated last line (a worker cut off mid-write).
+  std::string_view channel_partial() const { return splitter_.partial(); }
+
+  // Copies what stdout (1) or stderr (2) has into the log (and the stderr tail); `live` gets
+  // the bytes too when set. Returns false at end of stream (then closes it).
+  bool read_output(int stream, const std::function<void(std::string_view)>& live);
+
+  // Queues a command; writes as much as the socket takes now. Returns true when bytes remain
+  // queued (wait for EPOLLOUT and call flush()). A closed peer drops the command.
+  bool send(std::string_view line);
+  bool flush();  // true when bytes remain queued
+
+  std::string stderr_tail() const;  // last few KiB of stderr, whole lines
+  std::string read_stacks() const;  // faulthandler dumps written so far
+  uint64_t stacks_size() const;     // bytes of dumps so far (an fstat: cheap to poll)
+
+ private:
+  void capture(int stream, std::string_view data);
+
+  int slot_;
+  std::string name_;
+  std::string log_path_;
+  std::string stacks_path_;
+  UniqueFd channel_;
+  UniqueFd stdout_;
+  UniqueFd stderr_;
+  UniqueFd log_;
+  UniqueFd stacks_;
+  std::unique_ptr<sandbox::Child> child_;
+  protocol::LineSplitter splitter_;
+  std::string outbox_;
+  std::string tail_;
+};
+
+template <typename OnLine>
+bool WorkerProcess::read_channel(OnLine&& on_line) {
+  char buffer[65536];
+  while (channel_) {
+    const ssize_t got = ::read(channel_.get(), buffer, sizeof buffer);
+    if (got > 0) {
+      splitter_.feed(std::string_view(buffer, static_cast<std::size_t>(got)), on_line);
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    channel_.reset();  // end of stream or a dead peer
+    return false;
+  }
+  return false;
+}
+
+}  // namespace bulkhead
