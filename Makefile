@@ -11,8 +11,12 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
 
 all: build
 
+# ccache, when installed, makes rebuilds in several checkouts cheap.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+
 configure:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) >/dev/null
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
