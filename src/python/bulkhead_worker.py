@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -50,54 +51,101 @@ def _move_fd_high(fd):
 class Channel:
     """JSON lines over one stream socket: events out, commands in. Posted events leave with
     the next flush: a test's teardown report and `finished` go out with the next test's
-    `start` (or before the worker blocks), saving the supervisor a wake-up per test."""
+    `start` (or before the worker blocks), saving the supervisor a wake-up per test.
+
+    Once the test loop starts, a reader thread takes the commands: `steal` is answered at once
+    (even while a test runs) by `on_steal`, the others wait in a queue for the main thread."""
 
     def __init__(self, fd):
         self.fd = fd
         self._inbox = bytearray()
         self._outbox = bytearray()
+        self._write_lock = threading.Lock()
+        self._commands = collections.deque()
+        self._arrived = threading.Condition()
         self.closed = False
 
-    def post(self, message):
+    @staticmethod
+    def _encode(message):
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-        self._outbox += text.encode("utf-8", "replace")
-        self._outbox += b"\n"
+        return text.encode("utf-8", "replace") + b"\n"
 
-    def flush(self):
-        view = memoryview(self._outbox)
+    def _write(self, data):
+        view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
         view.release()
+
+    def post(self, message):
+        self._outbox += self._encode(message)
+
+    def flush(self):
+        with self._write_lock:
+            self._write(self._outbox)
         self._outbox.clear()
 
     def send(self, message):
         self.post(message)
         self.flush()
 
+    def send_now(self, message):
+        """From any thread: one whole line, past the outbox of the main thread."""
+        line = self._encode(message)
+        with self._write_lock:
+            self._write(line)
+
+    def start_reader(self, on_steal):
+        thread = threading.Thread(
+            target=self._read_commands, args=(on_steal,), name="bulkhead-channel", daemon=True
+        )
+        thread.start()
+
+    def _read_commands(self, on_steal):
+        try:
+            self._read_loop(on_steal)
+        except Exception as error:  # a bad line must not leave the main thread waiting forever
+            try:
+                self.send_now({"event": "internal_error", "text": "channel reader: %r" % error})
+            except OSError:
+                pass
+        with self._arrived:
+            self.closed = True
+            self._arrived.notify_all()
+
+    def _read_loop(self, on_steal):
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return
+            self._inbox += chunk
+            while True:
+                newline = self._inbox.find(b"\n")
+                if newline < 0:
+                    break
+                line = bytes(self._inbox[:newline])
+                del self._inbox[: newline + 1]
+                if not line.strip():
+                    continue
+                command = json.loads(line)
+                if command.get("cmd") == "steal":
+                    on_steal(command)
+                    continue
+                with self._arrived:
+                    self._commands.append(command)
+                    self._arrived.notify_all()
+
     def receive(self, block):
         """Returns the next command (a dict), or None when none is ready (or the peer closed)."""
         if block:
             self.flush()
-        while True:
-            newline = self._inbox.find(b"\n")
-            if newline >= 0:
-                line = bytes(self._inbox[:newline])
-                del self._inbox[: newline + 1]
-                if line.strip():
-                    return json.loads(line)
-                continue
-            if self.closed:
-                return None
-            if not block:
-                ready, _, _ = select.select([self.fd], [], [], 0)
-                if not ready:
-                    return None
-            chunk = os.read(self.fd, 65536)
-            if not chunk:
-                self.closed = True
-                return None
-            self._inbox += chunk
+        with self._arrived:
+            while block and not self._commands and not self.closed:
+                self._arrived.wait()
+            return self._commands.popleft() if self._commands else None
 
 
 def _truncate_sections(sections, cap):
@@ -144,6 +192,12 @@ class BulkheadWorker:
         self.deselected = 0
         self.collect_reports = []
         self.current_index = None
+        # The tests handed to us and not started, shared with the channel's reader thread.
+        self._queue = collections.deque()
+        self._queue_lock = threading.Lock()
+        # The index the running (or last) test was given as `nextitem`: its teardown already
+        # counted on it running next here, so it is never given back.
+        self._committed = None
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -343,40 +397,67 @@ class BulkheadWorker:
     def pytest_internalerror(self, excrepr, excinfo):
         self.channel.send({"event": "internal_error", "text": str(excrepr)})
 
+    def _release(self, command):
+        """The supervisor asks for units back (reader thread). We are the authority: a unit
+        goes back only if every index is still waiting here and none is the committed next."""
+        released = []
+        with self._queue_lock:
+            waiting = set(self._queue)
+            for unit in command.get("units", []):
+                if unit and self._committed not in unit and all(i in waiting for i in unit):
+                    released.extend(unit)
+                    waiting.difference_update(unit)
+            if released:
+                self._queue = collections.deque(i for i in self._queue if i in waiting)
+        self.channel.send_now({"event": "released", "indices": released})
+
+    def _take_next(self, no_more, go):
+        """The index to run now, committing the one after it as its `nextitem` (both under the
+        lock a steal takes); None while it must wait for more, or at the end (no_more)."""
+        with self._queue_lock:
+            queue = self._queue
+            if not queue or (len(queue) < 2 and not no_more and not go):
+                return None
+            index = queue.popleft()
+            self._committed = queue[0] if queue else None
+            return index
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         """Runs what the supervisor sends, one item at a time, holding one item back as
         `nextitem` until more arrive or the supervisor says no more will."""
-        queue = collections.deque()
+        queue_lock = self._queue_lock
         no_more = False
         go = False  # run a lone held item now (with nextitem None) instead of waiting
+        self.channel.start_reader(self._release)
         while True:
-            blocking = not no_more and len(queue) < 2 and not (go and queue)
+            with queue_lock:
+                held = len(self._queue)
+            blocking = not no_more and held < 2 and not (go and held)
             command = self.channel.receive(block=blocking)
             while command is not None:
                 kind = command.get("cmd")
-                if kind == "run":
-                    queue.extend(command["indices"])
-                elif kind == "go":
-                    go = True
-                elif kind == "shutdown":
-                    no_more = True
-                elif kind == "stop":  # -x / maxfail / interrupt: drop what has not started
-                    queue.clear()
-                    no_more = True
+                with queue_lock:
+                    if kind == "run":
+                        self._queue.extend(command["indices"])
+                    elif kind == "go":
+                        go = True
+                    elif kind == "shutdown":
+                        no_more = True
+                    elif kind == "stop":  # -x / maxfail / interrupt: drop what has not started
+                        self._queue.clear()
+                        no_more = True
                 command = self.channel.receive(block=False)
             if self.channel.closed:
                 no_more = True
-            if len(queue) < 2 and not no_more and not (go and queue):
-                continue
-            if not queue:
+            index = self._take_next(no_more, go)
+            if index is None:
                 if no_more:
                     break
                 continue
-            index = queue.popleft()
-            nextitem = self.items[queue[0]] if queue else None
-            if not queue:
+            if self._committed is None:
                 go = False
+            nextitem = self.items[self._committed] if self._committed is not None else None
             self._run_one(index, nextitem)
             if session.shouldfail or session.shouldstop:
                 # pytest's own -x / --maxfail count for this worker: with one worker it is the

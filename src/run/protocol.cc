@@ -181,6 +181,14 @@ Event decode_object(json& object) {
   }
   if (kind == "internal_error") return InternalErrorEvent{typed.string("text")};
   if (kind == "done") return DoneEvent{};
+  if (kind == "released") {
+    ReleasedEvent event;
+    for (const json& index : typed.array("indices")) {
+      if (!index.is_number_unsigned()) typed.fail("indices", "an array of test indices");
+      event.indices.push_back(index.get<std::size_t>());
+    }
+    return event;
+  }
   throw ProtocolError("unknown event '" + kind + "'");
 }
 
@@ -214,5 +222,20 @@ std::string encode_run(const std::vector<std::size_t>& indices) {
 std::string encode_shutdown() { return "{\"cmd\":\"shutdown\"}\n"; }
 std::string encode_stop() { return "{\"cmd\":\"stop\"}\n"; }
 std::string encode_go() { return "{\"cmd\":\"go\"}\n"; }
+
+std::string encode_steal(const std::vector<std::vector<std::size_t>>& units) {
+  std::string line = R"({"cmd":"steal","units":[)";
+  for (std::size_t u = 0; u < units.size(); ++u) {
+    if (u > 0) line += ',';
+    line += '[';
+    for (std::size_t i = 0; i < units[u].size(); ++i) {
+      if (i > 0) line += ',';
+      line += std::to_string(units[u][i]);
+    }
+    line += ']';
+  }
+  line += "]}\n";
+  return line;
+}
 
 }  // namespace bulkhead::protocol

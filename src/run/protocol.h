@@ -124,9 +124,12 @@ struct InternalErrorEvent {
   std::string text;
 };
 struct DoneEvent {};
+struct ReleasedEvent {  // the answer to `steal`: the indices it gave back (maybe none)
+  std::vector<std::size_t> indices;
+};
 
 using Event = std::variant<CollectedEvent, StartEvent, TimeoutEvent, ReportEvent, FinishedEvent,
-                           WarningEvent, InternalErrorEvent, DoneEvent>;
+                           WarningEvent, InternalErrorEvent, DoneEvent, ReleasedEvent>;
 
 // Decodes one line. Throws ProtocolError with context on bad JSON, unknown events, missing or
 // mistyped fields.
@@ -139,5 +142,8 @@ std::string encode_stop();      // drop the queue, finish the running test, then
 // Run what you hold now, without waiting for a next item: none may come for a while (the
 // rest of the queue is suspects other workers take). More may still follow.
 std::string encode_go();
+// Give back these units (each all or nothing) unless started or already your `nextitem`;
+// answered at once by a `released` event, even while a test runs.
+std::string encode_steal(const std::vector<std::vector<std::size_t>>& units);
 
 }  // namespace bulkhead::protocol

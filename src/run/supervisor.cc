@@ -371,6 +371,7 @@ class Supervisor::Loop {
     deaths_without_progress_ = 0;
     if (scheduler_ && index < active_workers_) scheduler_->on_finished(index, event.index);
     refill(index);
+    offer_work(index);
   }
 
   void on(int, protocol::WarningEvent& event) {
@@ -416,6 +417,7 @@ class Supervisor::Loop {
       slot.shutdown_sent = true;
       return;
     }
+    if (steal_for(index)) return;
     // Nothing left to hand out. A shut-down worker takes no more, so while others still hold
     // tests (which come back if one dies), a worker that can go on without it (it holds two:
     // one to run, one to know as `nextitem`) is not told yet; the next refill asks again.
@@ -433,6 +435,34 @@ class Supervisor::Loop {
       }
     }
     return false;
+  }
+
+  // -- work stealing (Scheduler::steal_for) ---------------------------------------------------
+
+  // True while `thief` should wait for tests taken back from a busier worker.
+  bool steal_for(int thief) {
+    std::vector<bool> can_give;
+    for (int i = 0; i < active_workers_; ++i) can_give.push_back(slots_[i].can_give_back());
+    const StealStep step = scheduler_->steal_for(thief, can_give);
+    if (step.request) send(step.request->victim, protocol::encode_steal(step.request->units));
+    return step.wait;
+  }
+
+  // A worker's answer to a steal: what it gave back goes to the thief first, then to anyone.
+  void on(int index, protocol::ReleasedEvent& event) {
+    if (!scheduler_ || index >= active_workers_) return;
+    const int thief = scheduler_->thief_waiting_on(index);
+    scheduler_->on_released(index, event.indices);
+    if (thief >= 0) refill(thief);
+    offer_work(thief);
+    fill_idle_slots();
+  }
+
+  // Workers waiting for work to steal, or for tests given back, look again.
+  void offer_work(int except) {
+    for (int i = 0; scheduler_ && i < active_workers_; ++i) {
+      if (i != except && scheduler_->held(i) <= Scheduler::kStealBelowHeld) refill(i);
+    }
   }
 
   void test_ended(std::size_t index) {
