@@ -22,6 +22,9 @@
 #include "src/report/junit.h"
 #include "src/report/terminal.h"
 #include "src/run/supervisor.h"
+#include "src/shard/bazel.h"
+#include "src/shard/durations.h"
+#include "src/shard/run_plan.h"
 
 extern char** environ;
 
@@ -115,9 +118,11 @@ std::string make_run_id() {
 // it and nothing else is in it.
 class RunDir {
  public:
-  RunDir(const std::string& run_id, bool keep) : keep_(keep) {
+  // `base` replaces ${TMPDIR:-/tmp} when set (Bazel's TEST_TMPDIR).
+  RunDir(const std::string& run_id, bool keep, const std::string& base = {}) : keep_(keep) {
     const char* tmp = std::getenv("TMPDIR");
-    parent_ = fs::path(tmp && *tmp ? tmp : "/tmp") / ("bulkhead-" + std::to_string(getuid()));
+    const std::string top = !base.empty() ? base : tmp && *tmp ? tmp : "/tmp";
+    parent_ = fs::path(top) / ("bulkhead-" + std::to_string(getuid()));
     path_ = parent_ / run_id;
     std::error_code error;
     created_parent_ = !fs::exists(parent_, error);
@@ -228,6 +233,12 @@ int run(int argc, char** argv) {
     std::fputs(options.help_text.c_str(), stdout);
     return 0;
   }
+  const ShardSpec shard =
+      options.shard.empty() ? ShardSpec{} : parse_shard(options.shard, process_environment());
+  std::optional<BazelTestRun> bazel;
+  if (shard.bazel) bazel.emplace(*shard.bazel);
+  const DurationSource durations = load_test_durations(options.durations_path);
+  RunPlanner planner(shard, options.dist, durations, durations);
   const PythonInfo python = find_python(options.python);
   sandbox::Profile profile = sandbox::load_profile(options.profile, {profiles_dir()});
   sandbox::Limits& limits = profile.limits;
@@ -277,13 +288,19 @@ int run(int argc, char** argv) {
   launch.visible_paths.push_back(python.prefix);
   launch.visible_paths.push_back(worker_plugin_dir());
   launch.run_id = run_id;
-  const RunDir run_dir(run_id, options.keep_logs || keep_logs_from_env());
+  const RunDir run_dir(run_id, options.keep_logs || keep_logs_from_env(),
+                       bazel ? bazel->tmpdir() : std::string());
   launch.run_dir = run_dir.path();
   launch.worker_count = workers;
   launch.output_cap_bytes = options.output_cap_bytes;
   launch.columns = terminal_options.width;
 
   print_header(terminal, python, *sandbox, workers, options, run_dir, randomly_seed);
+  // A shard says which it is after the collection line, with its share; `auto` without a CI
+  // says now that it runs everything.
+  if (!options.shard.empty() && !shard.sharded() && !terminal.quiet()) {
+    terminal.line(shard.describe());
+  }
 
   SupervisorSettings settings;
   settings.workers = workers;
@@ -293,6 +310,9 @@ int run(int argc, char** argv) {
   settings.max_worker_restart = options.max_worker_restart.value_or(4 * workers);
   settings.live_output = facts.capture_disabled;
   settings.logs_kept = run_dir.kept();
+  settings.plan_work = [&planner](const std::vector<ScheduledItem>& items) {
+    return planner.plan(items);
+  };
 
   RunResult result;
   {
@@ -301,15 +321,22 @@ int run(int argc, char** argv) {
   }
   const double duration =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const RunInfo info =
-      run_info(result, options, python, *sandbox, workers, run_id, start_time, duration);
+  RunInfo info = run_info(result, options, python, *sandbox, workers, run_id, start_time, duration);
+  info.shard = planner.assignment();
   try {
     if (!options.junitxml.empty()) {
       write_junit_xml(options.junitxml, result.records, info);
       if (!terminal.quiet())
         terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
     }
+    if (bazel && !bazel->xml_output_file().empty()) {
+      write_junit_xml(bazel->xml_output_file(), result.records, info);
+    }
     if (!options.json_path.empty()) write_json_report(options.json_path, result.records, info);
+    if (options.store_durations) {
+      store_test_durations(options.durations_path, measured_durations(result.records));
+      if (!terminal.quiet()) terminal.line("stored test durations in " + options.durations_path);
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bulkhead run: writing reports: %s\n", error.what());
     return 3;

@@ -77,6 +77,13 @@ const std::map<std::string, Setter>& setters() {
       {"color", [](RunOptions& o, const std::string& v) { o.color = parse_color(v); }},
       {"output_cap",
        [](RunOptions& o, const std::string& v) { o.output_cap_bytes = parse_size(v); }},
+      {"shard", [](RunOptions& o, const std::string& v) { o.shard = v; }},
+      {"store_durations",
+       [](RunOptions& o, const std::string& v) {
+         if (v != "true" && v != "false") throw UserError("expected true or false, got " + v);
+         o.store_durations = v == "true";
+       }},
+      {"durations_path", [](RunOptions& o, const std::string& v) { o.durations_path = v; }},
   };
   return table;
 }
@@ -184,6 +191,14 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       "replaced");
   add("--color", "color", "yes | no | auto");
   add("--output-cap", "output_cap", "Captured output kept per test (default 1M)");
+  add("--shard", "shard",
+      "Run one shard of the suite: I/N (1-based), or auto (from the CI's variables: GitLab, "
+      "CircleCI, Buildkite, Kubernetes Indexed Jobs, Bazel); balanced by --durations-path");
+  add("--durations-path", "durations_path",
+      "pytest-split's durations file (default .test_durations)");
+  bool store_durations = false;
+  app.add_flag("--store-durations", store_durations,
+               "Write the measured durations to --durations-path after the run");
   bool require_isolation = false;
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when an isolation is unavailable");
@@ -219,6 +234,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   }
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
+  if (store_durations) options.store_durations = true;
   options.pytest_args = app.remaining();
   options.pytest_args.insert(options.pytest_args.end(), after_double_dash.begin(),
                              after_double_dash.end());

@@ -29,8 +29,11 @@ struct RunOptions {
   bool keep_logs = false;      // --keep-logs: keep the worker logs dir after the run
   std::string color = "auto";  // yes | no | auto
   uint64_t output_cap_bytes = uint64_t{1} << 20;
-  std::vector<std::string> pytest_args;  // passed to every worker, in order
-  std::string config_file;               // the pyproject.toml that was read, "" when none
+  std::string shard;             // --shard I/N or auto; "" runs the whole suite
+  bool store_durations = false;  // --store-durations: write durations_path after the run
+  std::string durations_path = ".test_durations";  // pytest-split's file, relative to the cwd
+  std::vector<std::string> pytest_args;            // passed to every worker, in order
+  std::string config_file;                         // the pyproject.toml that was read, "" when none
   bool show_help = false;
   std::string help_text;
 };

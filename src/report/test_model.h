@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,32 @@ struct TestRecord {
   bool finished = false;      // the worker said it finished (or the supervisor ended it)
 };
 
+// How a sharded run split the collection (`--shard`), for the JSON report and `bulkhead merge`.
+struct ShardAssignment {
+  int index = 0;  // 0-based
+  int total = 1;
+  std::string provider;            // "GitLab", ..., "" for an explicit --shard I/N
+  std::string found;               // "CI_NODE_INDEX=2, CI_NODE_TOTAL=4", "--shard 2/4"
+  std::string digest;              // equal in every shard of one split (collection + assignment)
+  std::string durations;           // where the split's durations came from, "none" (by count)
+  std::vector<int> shard_of;       // per collected index: its shard, 0-based
+  std::vector<double> expected_s;  // per shard: expected seconds
+};
+
+// One shard of the merged run, as the reports list it.
+struct ShardSummary {
+  int index = 0;  // 1-based
+  int total = 0;
+  std::string source;  // "GitLab: CI_NODE_INDEX=2, CI_NODE_TOTAL=4", "--shard 2/4"
+  std::string file;    // its report, "" when missing
+  std::string run_id;
+  std::size_t tests = 0;  // tests the split gave it
+  int exit_code = -1;     // -1: no report
+  double start_time = 0;
+  double duration = 0;
+  std::string problem;  // "reported nothing (its report is missing)", ""
+};
+
 // Settings of the run, echoed into the JSON report and the header.
 struct RunInfo {
   std::string run_id;
@@ -63,6 +90,8 @@ struct RunInfo {
   double duration = 0;    // seconds
   int exit_code = 0;
   std::vector<std::string> isolation_missing;
+  std::optional<ShardAssignment> shard;  // --shard: this run's share of the collection
+  std::vector<ShardSummary> shards;      // `bulkhead merge`: the shards it merged
 };
 
 }  // namespace bulkhead

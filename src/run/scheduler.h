@@ -23,6 +23,7 @@ struct WorkPlan {
                                    // unknown, so every test weighs the same
   std::vector<double> order_s;     // per index, what "long" is judged on (the call phase when
                                    // it is known apart from fixture setup); empty: expected_s
+  std::string note;  // what the run should say about it after the collection line, or ""
 };
 
 // A steal: ask `victim` to give back these units (each a list of indices, all or nothing).

@@ -241,6 +241,26 @@ class Supervisor::Loop {
     refill(index);
   }
 
+  std::vector<ScheduledItem> scheduled_items() const {
+    std::vector<ScheduledItem> scheduled;
+    scheduled.reserve(reference_->items.size());
+    for (const auto& item : reference_->items) scheduled.push_back({item.nodeid, item.group});
+    return scheduled;
+  }
+
+  // This run's share of the agreed collection (a shard's tests) and their expected times.
+  WorkPlan plan_work() {
+    WorkPlan plan;
+    if (settings_.plan_work && !reference_->items.empty()) {
+      plan = settings_.plan_work(scheduled_items());
+    }
+    scheduled_total_ = plan.selected.empty()
+                           ? reference_->items.size()
+                           : static_cast<std::size_t>(
+                                 std::count(plan.selected.begin(), plan.selected.end(), true));
+    return plan;
+  }
+
   void adopt_collection(protocol::CollectedEvent event) {
     reference_ = std::move(event);
     const auto& items = reference_->items;
@@ -249,13 +269,17 @@ class Supervisor::Loop {
     for (const auto& report : reference_->collect_reports) {
       if (phase_category(report.report.phase) == "error") ++collect_errors;
     }
-    terminal_.collected(items.size(), reference_->deselected, collect_errors);
+    WorkPlan plan = plan_work();
+    const std::size_t outside = items.size() - scheduled_total_;
+    terminal_.collected(scheduled_total_, reference_->deselected + outside, collect_errors);
+    if (!plan.note.empty()) terminal_.line(plan.note);
     records_.resize(items.size());
     displays_.resize(items.size());
     counted_.assign(items.size(), false);
     for (std::size_t i = 0; i < items.size(); ++i) {
       records_[i].index = i;
       records_[i].nodeid = items[i].nodeid;
+      if (!plan.selected.empty() && !plan.selected[i]) counted_[i] = true;  // another shard's
     }
     maxfail_ = reference_->settings.maxfail;
     if (collect_errors > 0 && !reference_->settings.continue_on_collection_errors) {
@@ -264,12 +288,9 @@ class Supervisor::Loop {
       exit_override_ = 2;
       return;
     }
-    if (items.empty()) return;
-    active_workers_ = std::min<int>(settings_.workers, static_cast<int>(items.size()));
-    std::vector<ScheduledItem> scheduled;
-    scheduled.reserve(items.size());
-    for (const auto& item : items) scheduled.push_back({item.nodeid, item.group});
-    scheduler_.emplace(settings_.dist, std::move(scheduled), active_workers_);
+    if (scheduled_total_ == 0) return;
+    active_workers_ = std::min<int>(settings_.workers, static_cast<int>(scheduled_total_));
+    scheduler_.emplace(settings_.dist, scheduled_items(), active_workers_, std::move(plan));
     // Slots beyond the test count are not needed; those still starting are told on collect.
     for (int i = active_workers_; i < settings_.workers; ++i) {
       slots_[static_cast<std::size_t>(i)].retired = true;
@@ -472,7 +493,7 @@ class Supervisor::Loop {
     counted_[index] = true;
     ++counted_total_;
     finish_order_.push_back(index);
-    terminal_.test_finished(record, counted_total_, records_.size());
+    terminal_.test_finished(record, counted_total_, scheduled_total_);
   }
 
   void count_failure() {
@@ -799,6 +820,7 @@ class Supervisor::Loop {
   std::vector<std::vector<protocol::PhaseDisplay>> displays_;
   std::vector<bool> counted_;  // index -> ended (reported once); sized with records_
   std::size_t counted_total_ = 0;
+  std::size_t scheduled_total_ = 0;  // tests this run runs (a shard's share)
   std::vector<std::size_t> finish_order_;
   std::vector<WarningEntry> warnings_;
   std::vector<std::string> internal_errors_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,9 @@ struct SupervisorSettings {
   bool logs_kept = false;           // worker logs outlive the run: reports may point at them
   double stack_dump_grace_s = 1.0;  // between SIGUSR1 and the kill
   double exit_grace_s = 10.0;       // a worker that said `done` must exit by then
+  // Called once with the agreed collection: which tests this run runs (a shard's) and their
+  // expected durations. Unset: all of them, durations unknown.
+  std::function<WorkPlan(const std::vector<ScheduledItem>&)> plan_work;
 };
 
 struct RunResult {

@@ -97,6 +97,15 @@ DurationMap measured_durations(const std::vector<TestRecord>& records) {
   return out;
 }
 
+DurationSource load_test_durations(const std::string& path) {
+  DurationSource source;
+  source.description = path;
+  if (auto durations = read_test_durations(path)) {
+    for (const auto& [nodeid, seconds] : *durations) source.tests[nodeid].total = seconds;
+  }
+  return source;
+}
+
 Estimates estimate(const std::vector<ScheduledItem>& items, const DurationSource& source) {
   Estimates out;
   if (source.tests.empty()) return out;

@@ -47,6 +47,9 @@ struct DurationSource {
   std::string description;  // ".test_durations", "run records (.bulkhead/runs)", ...
 };
 
+// pytest-split's file at `path` as a source (described by `path` as given); empty when missing.
+DurationSource load_test_durations(const std::string& path);
+
 // Expected seconds per collected item: its known total, else the median of the known ones.
 // Empty vectors when no collected test has a duration (then the work is split by count).
 struct Estimates {
