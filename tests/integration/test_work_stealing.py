@@ -58,8 +58,6 @@ def test_idle_worker_takes_back_the_backlog(tmp_path):
     print("tail idle without durations:", idle)
     # At most the busy worker's running test (0.5 s), where handing out by count idled ~4 s.
     assert max(idle.values()) <= 0.5 + SLACK_S, idle
-    workers_of_heavy = {t["worker"] for t in report["tests"] if "500ms" in t["nodeid"]}
-    assert workers_of_heavy == {"gw0", "gw1"}, "the heavy tests were shared"
 
     # With durations from that run, long tests go first and the tail is short ones.
     durations = suite / ".test_durations"
