@@ -16,6 +16,7 @@
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
 #include "src/cli/paths.h"
+#include "src/cli/project_root.h"
 #include "src/cli/run_options.h"
 #include "src/python/interpreter.h"
 #include "src/report/json.h"
@@ -30,21 +31,6 @@ extern char** environ;
 
 namespace bulkhead {
 namespace {
-
-// The project's root as pytest would likely find its rootdir: the nearest directory at or above
-// `cwd` holding a pytest config or VCS marker; else `cwd`. Workers get it as their writable
-// overlay, so caches and files written at the rootdir stay private to each worker.
-std::string project_root(const std::string& cwd) {
-  namespace fs = std::filesystem;
-  std::error_code ignored;
-  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
-    for (const char* marker : {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", ".git"}) {
-      if (fs::exists(dir / marker, ignored)) return dir == "/" ? cwd : dir.string();
-    }
-    if (dir == dir.root_path()) break;
-  }
-  return cwd;
-}
 
 namespace fs = std::filesystem;
 
@@ -324,6 +310,12 @@ int run(int argc, char** argv) {
   RunInfo info = run_info(result, options, python, *sandbox, workers, run_id, start_time, duration);
   info.shard = planner.assignment();
   try {
+    // As pytest's --junitxml: a report's directory is made when missing.
+    for (const std::string* path : {&options.junitxml, &options.json_path}) {
+      const fs::path parent = fs::path(*path).parent_path();
+      std::error_code ignored;
+      if (!path->empty() && !parent.empty()) fs::create_directories(parent, ignored);
+    }
     if (!options.junitxml.empty()) {
       write_junit_xml(options.junitxml, result.records, info);
       if (!terminal.quiet())

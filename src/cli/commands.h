@@ -7,5 +7,6 @@ namespace bulkhead {
 int cmd_exec(int argc, char** argv);
 int cmd_doctor(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_merge(int argc, char** argv);
 
 }  // namespace bulkhead

@@ -12,6 +12,8 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  run      run a pytest suite across N sandboxed workers (bulkhead run -n 4 tests/)\n"
+    "  merge    merge the shards' JSON reports into one result (bulkhead merge -o junit.xml "
+    "--json all.json shard-*.json)\n"
     "  exec     run one command in a sandbox (bulkhead exec --memory 512M -- CMD...)\n"
     "  doctor   report what this kernel and user allow, and which python has pytest\n"
     "\n"
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "run") return bulkhead::cmd_run(argc - 1, argv + 1);
+  if (command == "merge") return bulkhead::cmd_merge(argc - 1, argv + 1);
   if (command == "exec") return bulkhead::cmd_exec(argc - 1, argv + 1);
   if (command == "doctor") return bulkhead::cmd_doctor(argc - 1, argv + 1);
   std::fprintf(stderr, "bulkhead: unknown command '%s'\n\n%s", command.c_str(), kUsage);

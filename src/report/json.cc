@@ -182,6 +182,12 @@ class Emitter {
     s_.begin_object();
     s_.key("run");
     run_info(run);
+    if (!run.shards.empty()) {
+      s_.key("shards");
+      s_.begin_array();
+      for (const ShardSummary& shard : run.shards) shard_summary(shard);
+      s_.end();
+    }
     s_.key("summary");
     summary(count_outcomes(tests));
     s_.key("tests");
@@ -230,6 +236,44 @@ class Emitter {
     field("duration", run.duration);
     field("exit_code", std::int64_t{run.exit_code});
     strings("isolation_missing", run.isolation_missing);
+    if (run.shard) shard_assignment(*run.shard);
+    s_.end();
+  }
+
+  // run.shard: which shard this run was, and the whole split (1-based shard numbers).
+  void shard_assignment(const ShardAssignment& shard) {
+    s_.key("shard");
+    s_.begin_object();
+    field("index", std::int64_t{shard.index + 1});
+    field("total", std::int64_t{shard.total});
+    field("provider", shard.provider);
+    field("found", shard.found);
+    field("digest", shard.digest);
+    field("durations", shard.durations);
+    s_.key("expected_s");
+    s_.begin_array();
+    for (double seconds : shard.expected_s) s_.value(seconds);
+    s_.end();
+    strings("collection", shard.collection);
+    s_.key("shard_of");
+    s_.begin_array();
+    for (int s : shard.shard_of) s_.value(std::int64_t{s + 1});
+    s_.end();
+    s_.end();
+  }
+
+  void shard_summary(const ShardSummary& shard) {
+    s_.begin_object();
+    field("index", std::int64_t{shard.index});
+    field("total", std::int64_t{shard.total});
+    field("source", shard.source);
+    field("file", shard.file);
+    field("run_id", shard.run_id);
+    field("tests", shard.tests);
+    field("exit_code", std::int64_t{shard.exit_code});
+    field("start_time", shard.start_time);
+    field("duration", shard.duration);
+    field("problem", shard.problem);
     s_.end();
   }
 

@@ -53,12 +53,13 @@ struct TestRecord {
 struct ShardAssignment {
   int index = 0;  // 0-based
   int total = 1;
-  std::string provider;            // "GitLab", ..., "" for an explicit --shard I/N
-  std::string found;               // "CI_NODE_INDEX=2, CI_NODE_TOTAL=4", "--shard 2/4"
-  std::string digest;              // equal in every shard of one split (collection + assignment)
-  std::string durations;           // where the split's durations came from, "none" (by count)
-  std::vector<int> shard_of;       // per collected index: its shard, 0-based
-  std::vector<double> expected_s;  // per shard: expected seconds
+  std::string provider;   // "GitLab", ..., "" for an explicit --shard I/N
+  std::string found;      // "CI_NODE_INDEX=2, CI_NODE_TOTAL=4", "--shard 2/4"
+  std::string digest;     // equal in every shard of one split (collection + assignment)
+  std::string durations;  // where the split's durations came from, "none" (by count)
+  std::vector<std::string> collection;  // every collected node id, in order (all shards')
+  std::vector<int> shard_of;            // per collected index: its shard, 0-based
+  std::vector<double> expected_s;       // per shard: expected seconds
 };
 
 // One shard of the merged run, as the reports list it.

@@ -51,6 +51,8 @@ WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
   assignment.found = spec_.found;
   assignment.digest = partition.digest;
   assignment.shard_of = partition.shard_of;
+  assignment.collection.reserve(items.size());
+  for (const ScheduledItem& item : items) assignment.collection.push_back(item.nodeid);
   assignment.expected_s = partition.expected_s;
   assignment.durations = split.known > 0 ? split_.description : "none";
 
