@@ -270,7 +270,11 @@ def test_nothing_left_behind(full):
 
 
 def test_wall_time_is_bounded(full):
-    bound = len(HANGS) * TIMEOUT_S / WORKERS + WALL_SLACK_S
+    # The slack is CPU work (sandboxes, interpreters, collection, 300 tests): on a machine busy
+    # with other work (load average above its CPU count) it stretches by the same factor. The
+    # hang periods do not.
+    load_factor = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    bound = len(HANGS) * TIMEOUT_S / WORKERS + WALL_SLACK_S * load_factor
     assert full.wall_s <= bound, f"{full.wall_s:.1f}s > {bound:.1f}s"
 
 

@@ -5,6 +5,8 @@ import signal
 import sys
 import time
 
+import pytest
+
 STEP = 64 << 20  # 64 MiB per allocation
 MEMORY_CAP = 2 << 30  # never more than 2 GiB, even with no memory limit
 MAX_CHILDREN = 2000
@@ -21,6 +23,9 @@ def test_memory_hog():
     raise AssertionError(f"allocated {total >> 20} MiB and no memory limit stopped the test")
 
 
+# The pids limit, not the clock, must stop the loop: ~1000 fork+exec take a few seconds on a
+# loaded machine, more than the run's --timeout 5, so this test gets room of its own.
+@pytest.mark.timeout(60)
 def test_fork_loop():
     children = []
     error = None
