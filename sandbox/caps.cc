@@ -23,7 +23,7 @@ std::vector<cap_value_t> resolve_capabilities(const std::vector<std::string>& na
   return caps;
 }
 
-void drop_privileges(const std::vector<cap_value_t>& keep) {
+void drop_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) {
   auto kept = [&](cap_value_t cap) {
     return std::find(keep.begin(), keep.end(), cap) != keep.end();
   };
@@ -34,9 +34,12 @@ void drop_privileges(const std::vector<cap_value_t>& keep) {
     }
   }
   if (cap_reset_ambient() != 0 && errno != EINVAL) throw_errno("cap_reset_ambient");
-  // uid 0 would regain every capability at exec; these bits switch that off for good.
-  // EPERM here means we are not uid 0 in our namespace and have no CAP_SETPCAP: nothing to lock.
-  if (::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+  // uid 0 would regain every capability at exec; these bits switch that off for good. A root
+  // payload in its own user namespace keeps root's rules instead: its exec'd programs get the
+  // bounding set, as root's do. EPERM here means we are not uid 0 in our namespace and have no
+  // CAP_SETPCAP: nothing to lock.
+  if (!root_semantics &&
+      ::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                                      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) !=
           0 &&
       errno != EPERM) {
@@ -46,6 +49,7 @@ void drop_privileges(const std::vector<cap_value_t>& keep) {
   if (!caps) throw_errno("cap_init");
   if (!keep.empty()) {
     for (cap_flag_t flag : {CAP_EFFECTIVE, CAP_PERMITTED, CAP_INHERITABLE}) {
+      if (root_semantics && flag == CAP_INHERITABLE) continue;
       if (cap_set_flag(caps.get(), flag, static_cast<int>(keep.size()), keep.data(), CAP_SET) !=
           0) {
         throw_errno("cap_set_flag");
@@ -54,7 +58,7 @@ void drop_privileges(const std::vector<cap_value_t>& keep) {
   }
   if (cap_set_proc(caps.get()) != 0) throw_errno("cap_set_proc");
   for (cap_value_t cap : keep) {
-    if (cap_set_ambient(cap, CAP_SET) != 0) throw_errno("cap_set_ambient");
+    if (!root_semantics && cap_set_ambient(cap, CAP_SET) != 0) throw_errno("cap_set_ambient");
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
 }

@@ -14,7 +14,9 @@ namespace bulkhead::sandbox {
 std::vector<cap_value_t> resolve_capabilities(const std::vector<std::string>& names);
 
 // Drops every capability not in `keep` from all sets, locks securebits, sets no_new_privs.
-// Runs in the payload just before seccomp and exec. Throws SysError.
-void drop_privileges(const std::vector<cap_value_t>& keep);
+// Runs in the payload just before seccomp and exec. Throws SysError. `root_semantics` (a root
+// payload in its own user namespace): `keep` bounds what root has, exec gives root the bounding
+// set as usual, and no securebit is locked; ambient and inheritable stay empty.
+void drop_privileges(const std::vector<cap_value_t>& keep, bool root_semantics = false);
 
 }  // namespace bulkhead::sandbox

@@ -1,10 +1,15 @@
-// Small whole-file reads and writes for /proc and /sys, with errors naming the path.
+// Small whole-file reads and writes for /proc and /sys, with errors naming the path; path
+// resolution inside a tree that is not our root.
 #include "sandbox/file_util.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <deque>
 #include <sstream>
+#include <vector>
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
@@ -57,6 +62,53 @@ unsigned long long read_keyed_counter(const std::string& path, const std::string
     if (name == key) return value;
   }
   return 0;
+}
+
+namespace {
+void push_parts(const std::string& path, std::deque<std::string>& todo) {
+  std::vector<std::string> parts;
+  std::istringstream in(path);
+  std::string part;
+  while (std::getline(in, part, '/')) {
+    if (!part.empty() && part != ".") parts.push_back(part);
+  }
+  todo.insert(todo.begin(), parts.begin(), parts.end());
+}
+}  // namespace
+
+std::string resolve_in_root(const std::string& root, const std::string& path) {
+  std::deque<std::string> todo;
+  push_parts(path, todo);
+  std::vector<std::string> done;
+  int links = 0;
+  auto joined = [&] {
+    std::string out;
+    for (const auto& part : done) out += "/" + part;
+    return out;
+  };
+  while (!todo.empty()) {
+    std::string part = todo.front();
+    todo.pop_front();
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    const std::string current = root + joined() + "/" + part;
+    struct stat st;
+    if (links < 40 && ::lstat(current.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      const ssize_t n = ::readlink(current.c_str(), target, sizeof target - 1);
+      if (n > 0) {
+        ++links;
+        if (target[0] == '/') done.clear();
+        push_parts(std::string(target, static_cast<size_t>(n)), todo);
+        continue;
+      }
+    }
+    done.push_back(part);
+  }
+  const std::string out = joined();
+  return out.empty() ? "/" : out;
 }
 
 }  // namespace bulkhead

@@ -15,5 +15,9 @@ void write_file(const std::string& path, const std::string& value);
 int try_write_file(const std::string& path, const std::string& value);
 // "key value" lines (memory.events, pids.events, oom_control): the value of `key`, or 0.
 unsigned long long read_keyed_counter(const std::string& path, const std::string& key);
+// `path` with every symlink followed as if `root` were "/" (absolute links restart at `root`,
+// ".." stops there); the result is a path inside `root`. Missing components are kept as they
+// are. For mount targets in a tree that is not ours yet.
+std::string resolve_in_root(const std::string& root, const std::string& path);
 
 }  // namespace bulkhead

@@ -20,7 +20,14 @@
 namespace bulkhead::sandbox {
 namespace {
 
-constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
+constexpr int kForwarded[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
+                              SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH};
+
+// What a terminal sends to its whole foreground group goes to the payload's group, as it
+// would have without us: the payload is in a session of its own (no controlling terminal).
+bool for_the_group(int sig) {
+  return sig == SIGINT || sig == SIGQUIT || sig == SIGHUP || sig == SIGWINCH;
+}
 
 void send_status(int fd, const std::string& line) {
   std::string text = line;
@@ -101,8 +108,8 @@ void reset_signal(int sig) {
   ::syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof action.mask);
 }
 
-// The payload's side of the checklist, after fork from init: fds, cwd, rlimits,
-// capabilities, no_new_privs, seccomp, exec.
+// The payload's side of the checklist, after fork from init: signals, a session of its own,
+// rlimits, identity, fds, cwd, capabilities, no_new_privs, seccomp, exec.
 [[noreturn]] void start_payload(const InitConfig& config) {
   // A status fd above the installed range that closes on exec.
   int status_fd = ::fcntl(config.status_fd, F_DUPFD_CLOEXEC, 100);
@@ -115,7 +122,12 @@ void reset_signal(int sig) {
     sigset_t empty;
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // No controlling terminal: TIOCSTI needs one (seccomp also denies it), and /dev/tty
+    // cannot reach the caller's.
+    if (::setsid() < 0) throw_errno("setsid");
+    apply_rlimits(config.rlimits);
+    enter_identity(config.identity);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
     std::vector<int> fds = {config.stdin_fd, config.stdout_fd, config.stderr_fd};
     fds.insert(fds.end(), config.extra_fds.begin(), config.extra_fds.end());
     fds.push_back(status_fd);
@@ -125,8 +137,7 @@ void reset_signal(int sig) {
     if (!config.cwd.empty() && ::chdir(config.cwd.c_str()) != 0) {
       throw_errno("chdir(" + config.cwd + ")");
     }
-    apply_rlimits(config.rlimits);
-    drop_privileges(config.keep_caps);
+    drop_privileges(config.keep_caps, config.identity.keeps_root_capabilities);
     if (config.seccomp != nullptr) {
       int err = load_seccomp(*config.seccomp);
       if (err != 0) throw SysError("prctl(PR_SET_SECCOMP)", err);
@@ -152,7 +163,11 @@ int exit_code_for(int status) {
 
 void run_init(const InitConfig& config) {
   // 1. Die with the supervisor; the pipe read closes the race where it died before prctl.
+  // Leave the caller's process group, so a terminal's ^C reaches only the supervisor, which
+  // forwards it once (two SIGINTs pending at once would merge into one); without a pid
+  // namespace, a session of our own, to kill by group.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (config.new_pid_ns ? ::setpgid(0, 0) != 0 : ::setsid() < 0) ::_exit(125);
   char go = 0;
   ssize_t n;
   do {
@@ -166,10 +181,11 @@ void run_init(const InitConfig& config) {
   int signal_fd = -1;
   try {
     // 2. Filesystem, 3. network, 4. hostname (uid maps and cgroups were done from outside).
-    if (config.new_mount_ns) apply_mount_plan(config.mounts, warnings);
+    // Low ports first: the net sysctls go through the host's /proc, which the mounts replace.
+    if (config.new_net_ns && config.low_ports) allow_low_ports_and_ping();
+    if (config.new_mount_ns) apply_mount_plan(config.mounts, config.mount_context, warnings);
     if (config.new_net_ns) bring_up_loopback();
     if (config.new_uts_ns) set_hostname(config.name);
-    if (!config.new_pid_ns && ::setsid() < 0) throw_errno("setsid");
     // 5. Signals arrive through a signalfd, so none is lost between checks.
     sigemptyset(&handled);
     sigaddset(&handled, SIGCHLD);
@@ -214,9 +230,12 @@ void run_init(const InitConfig& config) {
       }
       continue;
     }
-    // A terminal's ^C already reached the payload's process group; forward only signals a
-    // process sent (the supervisor, `kill`), so nothing arrives twice.
-    if (info.ssi_code != SI_KERNEL) ::kill(payload, static_cast<int>(info.ssi_signo));
+    // A terminal's ^C reaches the supervisor, not us (our own group) nor the payload (its own
+    // session): the supervisor forwards it. Only signals a process sent are forwarded.
+    if (info.ssi_code != SI_KERNEL) {
+      const int sig = static_cast<int>(info.ssi_signo);
+      ::kill(for_the_group(sig) ? -payload : payload, sig);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/identity.h"
 #include "sandbox/mount.h"
 #include "sandbox/rlimits.h"
 #include "sandbox/seccomp.h"
@@ -22,6 +23,9 @@ struct InitConfig {
   bool new_uts_ns = true;    // set the hostname
   bool new_pid_ns = true;    // else init makes its own session to kill by group
   std::vector<MountRecord> mounts;
+  MountContext mount_context;
+  PayloadIdentity identity;  // entered by the payload before its capabilities are trimmed
+  bool low_ports = false;    // the payload's root may bind ports < 1024 and ping (own netns)
   std::string cwd;
   std::vector<std::string> argv;
   std::vector<std::string> env;

@@ -11,9 +11,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
 #include <string_view>
 
 #include "sandbox/error.h"
+#include "sandbox/file_util.h"
+#include "sandbox/mask.h"
+#include "sandbox/mount_view.h"
 
 namespace bulkhead::sandbox {
 namespace {
@@ -21,6 +26,7 @@ namespace {
 constexpr const char* kStage = "/tmp";  // any dir that exists; covered only in our namespace
 constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kNewRoot = "/newroot";
+constexpr const char* kMaskFile = "/mask";  // in the staging tmpfs: empty, mode 000
 
 bool is_dir(const std::string& path) {
   struct stat st;
@@ -129,27 +135,65 @@ void mount_proc(const std::string& target, std::vector<std::string>& warnings) {
   }
 }
 
-void mount_overlay(const MountRecord& record, int index, std::vector<std::string>& warnings) {
-  std::string lower = std::string(kOldRoot) + record.source;
+// The lower layer as the payload should see it: idmapped when the record asks (attached in the
+// staging tmpfs), else the host path itself. An idmap the filesystem refuses is reported.
+std::string overlay_lower(const MountRecord& record, const std::string& dir,
+                          const MountContext& context, std::vector<std::string>& warnings) {
+  std::string host = std::string(kOldRoot) + record.source;
+  if (!record.idmap || context.idmap_userns_fd < 0) return host;
+  try {
+    UniqueFd view = make_view(host, context.idmap_userns_fd, false, true);
+    std::string lower = dir + "/lower";
+    make_dirs(lower);
+    attach_view(view.get(), lower);
+    return lower;
+  } catch (const SysError& e) {
+    warnings.push_back("idmap: " + std::string(e.what()) + "; " + record.source +
+                       " shows its host owners as nobody, and the sandbox's root cannot "
+                       "change what is there");
+    return host;
+  }
+}
+
+void mount_overlay(const MountRecord& record, int index, const MountContext& context,
+                   std::vector<std::string>& warnings) {
   struct stat st;
-  const char* problem = ::stat(lower.c_str(), &st) != 0 ? std::strerror(errno)
-                        : !S_ISDIR(st.st_mode)          ? "not a directory"
-                                                        : nullptr;
+  std::string host = std::string(kOldRoot) + record.source;
+  const char* problem = ::stat(host.c_str(), &st) != 0 ? std::strerror(errno)
+                        : !S_ISDIR(st.st_mode)         ? "not a directory"
+                                                       : nullptr;
   if (problem != nullptr) {
     warnings.push_back("overlay: " + record.source + ": " + problem + "; not mounted");
     return;
   }
   std::string target = prepare_target(record.target, true);
-  std::string upper = "/overlay/" + std::to_string(index) + "/upper";
-  std::string work = "/overlay/" + std::to_string(index) + "/work";
+  std::string dir = "/overlay/" + std::to_string(index);
+  std::string lower = overlay_lower(record, dir, context, warnings);
+  std::string upper = dir + "/upper";
+  std::string work = dir + "/work";
   make_dirs(upper);
   make_dirs(work);
+  // The merged root takes the upper dir's owner and mode: give it the lower's, as seen.
+  if (::stat(lower.c_str(), &st) != 0) throw_errno("stat " + record.source);
+  if (::chown(upper.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown " + upper);
+  if (::chmod(upper.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod " + upper);
   std::string options = "lowerdir=" + escape_overlay_path(lower) +
                         ",upperdir=" + escape_overlay_path(upper) +
                         ",workdir=" + escape_overlay_path(work);
-  if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID, options.c_str()) == 0) return;
+  // xino: readdir's d_ino and stat's st_ino agree, and st_dev is the overlay's, although the
+  // layers are on different filesystems (the kernel has it since 4.17).
+  if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID, (options + ",xino=on").c_str()) ==
+      0) {
+    return;
+  }
+  if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID, options.c_str()) == 0) {
+    warnings.push_back("overlay: xino=on refused for " + record.target +
+                       "; inode numbers from readdir and stat may differ there");
+    return;
+  }
   int err = errno;
-  bind(lower, target, true, true);
+  std::string lower_dir = std::string(kOldRoot) + record.source;
+  bind(lower_dir, target, true, true);
   warnings.push_back("overlay: mount(overlay, " + record.target + ") refused (" +
                      std::strerror(err) + "); it is read-only instead, writes there fail");
 }
@@ -165,21 +209,69 @@ std::string escape_overlay_path(const std::string& path) {
   return out;
 }
 
+namespace {
+
+bool is_under(const std::string& path, const std::string& dir) {
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         (dir.back() == '/' || path[dir.size()] == '/');
+}
+
+// Profile masks ("~/" under HOME), then the host's sockets, except where a tmpfs or an overlay
+// already keeps them out of reach (a socket in an overlay's lower layer cannot be connected
+// to through the overlay).
+void add_masks(std::vector<MountRecord>& plan, const MountPolicy& policy,
+               const MountInputs& inputs) {
+  auto mask = [&](const std::string& path, bool sockets_only) {
+    MountRecord record{MountKind::Mask, path, "", true, std::nullopt, true};
+    record.sockets_only = sockets_only;
+    plan.push_back(record);
+  };
+  for (const auto& path : policy.mask) {
+    if (path.rfind("~/", 0) != 0) {
+      mask(path, false);
+    } else if (!inputs.home.empty() && inputs.home != "/") {
+      mask(inputs.home + path.substr(1), false);
+    }
+  }
+  std::vector<std::string> covered = policy.tmpfs;
+  if (policy.overlay_home && !inputs.home.empty()) covered.push_back(inputs.home);
+  if (policy.overlay_project && !inputs.project_dir.empty()) covered.push_back(inputs.project_dir);
+  for (const auto& socket : inputs.host_sockets) {
+    bool reachable = true;
+    for (const auto& dir : covered) reachable = reachable && !is_under(socket, dir);
+    if (reachable) mask(socket, true);
+  }
+}
+
+}  // namespace
+
+std::optional<uint64_t> tmpfs_size_for(const MountPolicy& policy,
+                                       std::optional<uint64_t> memory_limit) {
+  if (policy.tmpfs_size_bytes && memory_limit) {
+    return std::min(*policy.tmpfs_size_bytes, *memory_limit);
+  }
+  return policy.tmpfs_size_bytes ? policy.tmpfs_size_bytes : memory_limit;
+}
+
 std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const MountInputs& inputs) {
   std::vector<MountRecord> plan;
   plan.push_back({MountKind::HostRootReadOnly, "/", "/", true, std::nullopt, false});
   plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt, false});
   plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt, false});
+  const auto tmpfs_size = tmpfs_size_for(policy, inputs.memory_limit);
   for (const auto& path : policy.tmpfs) {
-    plan.push_back({MountKind::Tmpfs, path, "", false, policy.tmpfs_size_bytes, false});
+    plan.push_back({MountKind::Tmpfs, path, "", false, tmpfs_size, false});
   }
-  auto under = [](const std::string& path, const std::string& dir) {
-    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-           (dir.back() == '/' || path[dir.size()] == '/');
-  };
+  for (const auto& path : inputs.bridges) {
+    MountRecord bridge{MountKind::Tmpfs, path, "", false, uint64_t{1} << 20, false};
+    bridge.mode = 0755;
+    plan.push_back(bridge);
+  }
+  std::vector<std::string> hiding = policy.tmpfs;
+  hiding.insert(hiding.end(), inputs.bridges.begin(), inputs.bridges.end());
   for (const auto& path : inputs.visible_paths) {
-    for (const auto& dir : policy.tmpfs) {
-      if (!under(path, dir)) continue;
+    for (const auto& dir : hiding) {
+      if (!is_under(path, dir)) continue;
       plan.push_back({MountKind::Bind, path, path, true, std::nullopt, true});
       break;
     }
@@ -187,29 +279,40 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
   auto overlay_or_bind = [&](const std::string& path, bool overlay) {
     if (path.empty() || path == "/") return;
     plan.push_back({overlay ? MountKind::Overlay : MountKind::Bind, path, path, !overlay,
-                    std::nullopt, false});
+                    std::nullopt, false, inputs.idmap});
   };
   overlay_or_bind(inputs.home, policy.overlay_home);
   if (inputs.project_dir != inputs.home)
     overlay_or_bind(inputs.project_dir, policy.overlay_project);
+  add_masks(plan, policy, inputs);
   for (const auto& b : policy.binds) {
     plan.push_back({MountKind::Bind, b.target.empty() ? b.source : b.target, b.source, b.read_only,
-                    std::nullopt, false});
+                    std::nullopt, false, inputs.idmap});
   }
   return plan;
 }
 
-void apply_mount_plan(const std::vector<MountRecord>& plan, std::vector<std::string>& warnings) {
+void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& context,
+                      std::vector<std::string>& warnings) {
   // Nothing we mount may propagate back to the host, but host unmounts still reach us.
   do_mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE);
-  do_mount("tmpfs", kStage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  std::string stage_options = "mode=0755";
+  if (context.stage_size) stage_options += ",size=" + std::to_string(*context.stage_size);
+  do_mount("tmpfs", kStage, "tmpfs", MS_NOSUID | MS_NODEV, stage_options);
   std::string old_root = std::string(kStage) + kOldRoot;
   if (::mkdir(old_root.c_str(), 0755) != 0) throw_errno("mkdir " + old_root);
   if (::chdir(kStage) != 0) throw_errno(std::string("chdir ") + kStage);
   if (::syscall(SYS_pivot_root, ".", old_root.c_str()) != 0) throw_errno("pivot_root(staging)");
   if (::chdir("/") != 0) throw_errno("chdir /");
   if (::mkdir(kNewRoot, 0755) != 0) throw_errno(std::string("mkdir ") + kNewRoot);
+  int mask_fd = ::open(kMaskFile, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+  if (mask_fd < 0) throw_errno(std::string("create ") + kMaskFile);
+  ::close(mask_fd);
 
+  const std::string owner = context.owner ? ",uid=" + std::to_string(*context.owner) +
+                                                ",gid=" + std::to_string(*context.owner)
+                                          : "";
+  std::set<std::string> tmpfs_done;  // resolved targets: /var/run is often /run
   int overlay_index = 0;
   for (const auto& record : plan) {
     switch (record.kind) {
@@ -223,18 +326,22 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, std::vector<std::str
         mount_proc(prepare_target(record.target, true), warnings);
         break;
       case MountKind::Tmpfs: {
-        std::string target = std::string(kNewRoot) + record.target;
+        std::string inside = resolve_in_root(kNewRoot, record.target);
+        std::string target = std::string(kNewRoot) + inside;
         if (!is_dir(target)) {
           warnings.push_back("tmpfs: " + record.target + " does not exist; not mounted");
           break;
         }
-        std::string options = "mode=1777";
+        if (!tmpfs_done.insert(inside).second) break;
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%o", record.mode);
+        std::string options = "mode=" + std::string(mode) + owner;
         if (record.size_bytes) options += ",size=" + std::to_string(*record.size_bytes);
         do_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options);
         break;
       }
       case MountKind::Overlay:
-        mount_overlay(record, overlay_index++, warnings);
+        mount_overlay(record, overlay_index++, context, warnings);
         break;
       case MountKind::Bind: {
         std::string source = std::string(kOldRoot) + record.source;
@@ -242,9 +349,23 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, std::vector<std::str
           if (record.skip_if_missing) break;
           throw SysError("bind source " + record.source, ENOENT);
         }
-        bind(source, prepare_target(record.target, is_dir(source)), record.read_only, true);
+        std::string target = prepare_target(record.target, is_dir(source));
+        if (record.idmap && context.idmap_userns_fd >= 0) {
+          try {
+            UniqueFd view = make_view(source, context.idmap_userns_fd, true, record.read_only);
+            attach_view(view.get(), target);
+            break;
+          } catch (const SysError& e) {
+            warnings.push_back("idmap: " + std::string(e.what()) + "; " + record.source +
+                               " shows its host owners as nobody");
+          }
+        }
+        bind(source, target, record.read_only, true);
         break;
       }
+      case MountKind::Mask:
+        apply_mask(kNewRoot, record.target, record.sockets_only, kMaskFile);
+        break;
     }
   }
 

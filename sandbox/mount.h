@@ -18,6 +18,7 @@ enum class MountKind {
   Tmpfs,             // private tmpfs
   Overlay,           // reads see the host's files, writes land in the sandbox's upper dir
   Bind,              // host path bound in, read-write or read-only
+  Mask,              // hidden under an unreadable empty file or directory (sandbox/mask.h)
 };
 
 struct MountRecord {
@@ -27,6 +28,16 @@ struct MountRecord {
   bool read_only = false;
   std::optional<uint64_t> size_bytes;  // Tmpfs
   bool skip_if_missing = false;        // Bind: a missing source is not an error
+  bool idmap = false;                  // Overlay lower, Bind: seen through MountContext's idmap
+  bool sockets_only = false;           // Mask: only where the target is a unix socket
+  unsigned mode = 01777;               // Tmpfs: its root directory's mode
+};
+
+// What init needs besides the records (from the run's Identity and limits).
+struct MountContext {
+  int idmap_userns_fd = -1;            // user namespace for idmapped views; -1: none
+  std::optional<uint32_t> owner;       // host uid/gid owning the sandbox's own tmpfs
+  std::optional<uint64_t> stage_size;  // size= of the tmpfs holding the overlay uppers
 };
 
 struct MountInputs {
@@ -35,16 +46,28 @@ struct MountInputs {
   // Host paths the payload needs (its interpreter, bulkhead's worker plugin) that a private
   // tmpfs would hide: bound back read-only after the tmpfs mounts.
   std::vector<std::string> visible_paths;
+  std::optional<uint64_t> memory_limit;   // caps every tmpfs size (tmpfs_size_for)
+  std::vector<std::string> host_sockets;  // pathname sockets of the host, to mask
+  bool idmap = false;                     // project, HOME and binds as idmapped views
+  std::vector<std::string> bridges;       // unsearchable ancestors (sandbox/bridges.h)
 };
 
-// Records in the order they are applied: host root, /dev, /proc, tmpfs, visible paths under a
-// tmpfs, then (so a project under /tmp stays visible) HOME overlay, project overlay, binds.
+// size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's
+// tmpfs_size, at most the memory limit (a tmpfs cannot hold more than the memory it is charged
+// to, and without a memory cgroup the size is what stops it); nullopt: the kernel's default.
+std::optional<uint64_t> tmpfs_size_for(const MountPolicy& policy,
+                                       std::optional<uint64_t> memory_limit);
+
+// Records in the order they are applied: host root, /dev, /proc, tmpfs, bridges, visible paths
+// under a tmpfs or bridge, then (so a project under /tmp stays visible) HOME overlay, project
+// overlay, masks (profile masks, then host sockets outside the tmpfs and overlays), binds.
 std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const MountInputs& inputs);
 
 // Applies the plan inside a fresh mount namespace and pivots into the result. Runs in the
 // sandbox's init before any payload starts. Degradations (overlay refused -> read-only bind,
 // procfs refused -> host /proc) are appended to `warnings`; anything else throws SysError.
-void apply_mount_plan(const std::vector<MountRecord>& plan, std::vector<std::string>& warnings);
+void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& context,
+                      std::vector<std::string>& warnings);
 
 // Escapes ',' ':' and '\' for overlayfs option values.
 std::string escape_overlay_path(const std::string& path);

@@ -10,6 +10,7 @@
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "sandbox/file_util.h"
 
 namespace bulkhead::sandbox {
 
@@ -25,6 +26,12 @@ void bring_up_loopback() {
 
 void set_hostname(const std::string& name) {
   if (::sethostname(name.data(), name.size()) != 0) throw_errno("sethostname(" + name + ")");
+}
+
+void allow_low_ports_and_ping() {
+  // Per network namespace: the writer's (ours), whichever procfs the path goes through.
+  write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
+  write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
 }
 
 }  // namespace bulkhead::sandbox

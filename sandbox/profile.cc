@@ -1,6 +1,7 @@
 // Profile loading (owns sandbox/profile.h): reads JSON profiles, follows `extends`, validates
 // every field strictly (unknown keys, syscalls and capabilities are errors) and reports each
-// problem with the file, the JSON path and what was expected. Also sizes, durations, templates.
+// problem with the file, the JSON path and what was expected. Value syntax (sizes, durations,
+// templates) is in profile_values.cc.
 #include "sandbox/profile.h"
 
 #include <seccomp.h>
@@ -214,12 +215,13 @@ class Reader {
 // Field groups.
 
 const std::vector<std::string> kTopKeys = {
-    "extends", "description",  "limits", "mounts",    "network",
-    "seccomp", "capabilities", "env",    "env_unset", "require_isolation"};
+    "extends",   "description",       "limits",       "mounts",
+    "network",   "seccomp",           "capabilities", "env",
+    "env_unset", "require_isolation", "user"};
 const std::vector<std::string> kLimitKeys = {"memory",       "cpus",           "pids",   "nofile",
                                              "test_timeout", "worker_timeout", "rlimits"};
-const std::vector<std::string> kMountKeys = {"tmpfs", "tmpfs_size", "overlay_home",
-                                             "overlay_project", "binds"};
+const std::vector<std::string> kMountKeys = {"tmpfs",           "tmpfs_size", "overlay_home",
+                                             "overlay_project", "binds",      "mask"};
 const std::vector<std::string> kBindKeys = {"source", "target", "read_only"};
 const std::vector<std::string> kSeccompKeys = {
     "default_action", "deny_action", "deny_errno",          "deny",
@@ -298,6 +300,40 @@ void apply_limits(const Reader& r, const json& j, const std::string& path, Limit
   }
 }
 
+// An absolute path or "~/..." (under $HOME); '*', '?' and '[...]' may appear in the last part.
+std::string get_mask_path(const Reader& r, const json& v, const std::string& path) {
+  const bool in_home = v.is_string() && v.get<std::string>().rfind("~/", 0) == 0;
+  if (in_home) {
+    for (const auto& part : fs::path(v.get<std::string>())) {
+      if (part == "..") r.fail(path, "expected a path without \"..\", got " + describe(v));
+    }
+  }
+  const std::string p = in_home
+                            ? "~" + r.get_absolute_path(json(v.get<std::string>().substr(1)), path)
+                            : r.get_absolute_path(v, path);
+  if (p.find_first_of("*?[") < p.rfind('/')) {
+    r.fail(path, "expected wildcards only in the last part of the path, got " + describe(v));
+  }
+  return p;
+}
+
+// "root", "host" or a uid from 1 to 65535.
+UserPolicy get_user(const Reader& r, const json& v, const std::string& path) {
+  UserPolicy user;
+  if (v.is_string() && v.get<std::string>() == "root") return user;
+  if (v.is_string() && v.get<std::string>() == "host") {
+    user.kind = UserPolicy::Kind::Host;
+    return user;
+  }
+  const auto uid = Reader::as_count(v);
+  if (!uid || *uid < 1 || *uid > 65535) {
+    r.fail(path, "expected \"root\", \"host\" or a uid from 1 to 65535, got " + describe(v));
+  }
+  user.kind = UserPolicy::Kind::Unprivileged;
+  user.uid = static_cast<uint32_t>(*uid);
+  return user;
+}
+
 void apply_mounts(const Reader& r, const json& j, const std::string& path, MountPolicy& mounts) {
   r.expect_object(j, path);
   r.check_keys(j, path, kMountKeys);
@@ -309,6 +345,12 @@ void apply_mounts(const Reader& r, const json& j, const std::string& path, Mount
       for (size_t i = 0; i < v.size(); ++i)
         paths.push_back(r.get_absolute_path(v[i], index_path(p, i)));
       mounts.tmpfs = std::move(paths);
+    } else if (key == "mask") {
+      if (!v.is_array()) r.fail(p, "expected an array of paths, got " + describe(v));
+      std::vector<std::string> paths;
+      for (size_t i = 0; i < v.size(); ++i)
+        paths.push_back(get_mask_path(r, v[i], index_path(p, i)));
+      mounts.mask = std::move(paths);
     } else if (key == "tmpfs_size") {
       mounts.tmpfs_size_bytes = r.get_size_or_none(v, p);
     } else if (key == "overlay_home") {
@@ -503,6 +545,8 @@ void apply_profile(const Reader& r, const json& j, Profile& profile) {
       profile.env_unset = std::move(names);
     } else if (key == "require_isolation") {
       profile.require_isolation = r.get_bool(v, p);
+    } else if (key == "user") {
+      profile.user = get_user(r, v, p);
     }
   }
 }
@@ -609,21 +653,6 @@ Profile load_file(const std::string& file, const std::vector<std::string>& searc
   return profile;
 }
 
-bool parse_decimal(const std::string& text, size_t& pos, double& value) {
-  const size_t start = pos;
-  while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
-  if (pos == start) return false;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    const size_t frac = pos;
-    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
-    if (pos == frac) return false;
-  }
-  // Only digits and one '.', so the C locale's strtod reads it exactly as written.
-  value = std::strtod(text.substr(start, pos - start).c_str(), nullptr);
-  return std::isfinite(value);
-}
-
 }  // namespace
 
 Profile load_profile(const std::string& name_or_path, const std::vector<std::string>& search_dirs) {
@@ -649,90 +678,6 @@ Profile load_profile(const std::string& name_or_path, const std::vector<std::str
   profile.name = name;
   profile.source_path = file;
   return profile;
-}
-
-std::optional<uint64_t> parse_size(const std::string& text) {
-  size_t pos = 0;
-  double number = 0;
-  if (!parse_decimal(text, pos, number)) return std::nullopt;
-  const bool fractional = text.find('.') < pos;
-  std::string suffix = text.substr(pos);
-  std::transform(suffix.begin(), suffix.end(), suffix.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  // Accepted: "", "b", "k", "kb", "kib" and the same for m, g, t. Units are binary (1K = 1024).
-  double multiplier = 1;
-  if (!suffix.empty() && suffix != "b") {
-    const std::string units = "kmgt";
-    const size_t unit = units.find(suffix[0]);
-    if (unit == std::string::npos) return std::nullopt;
-    const std::string rest = suffix.substr(1);
-    if (!rest.empty() && rest != "b" && rest != "ib") return std::nullopt;
-    multiplier = std::pow(1024.0, static_cast<double>(unit + 1));
-  } else if (fractional) {
-    return std::nullopt;  // "1.5" bytes means nothing
-  }
-  if (!fractional && multiplier == 1) {
-    // Exact integer path for plain byte counts above 2^53.
-    uint64_t exact = 0;
-    for (size_t i = 0; i < pos; ++i) {
-      const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-      if (exact > (std::numeric_limits<uint64_t>::max() - digit) / 10) return std::nullopt;
-      exact = exact * 10 + digit;
-    }
-    return exact;
-  }
-  const double bytes = std::floor(number * multiplier);
-  if (bytes >= 18446744073709551616.0) return std::nullopt;
-  return static_cast<uint64_t>(bytes);
-}
-
-std::optional<double> parse_duration_s(const std::string& text) {
-  size_t pos = 0;
-  double number = 0;
-  if (!parse_decimal(text, pos, number)) return std::nullopt;
-  const std::string suffix = text.substr(pos);
-  double scale = 0;
-  if (suffix.empty() || suffix == "s") {
-    scale = 1;
-  } else if (suffix == "ms") {
-    scale = 0.001;
-  } else if (suffix == "m" || suffix == "min") {
-    scale = 60;
-  } else if (suffix == "h") {
-    scale = 3600;
-  } else {
-    return std::nullopt;
-  }
-  const double seconds = number * scale;
-  if (!std::isfinite(seconds)) return std::nullopt;
-  return seconds;
-}
-
-std::string expand_template(const std::string& text,
-                            const std::map<std::string, std::string>& vars) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if ((c == '{' || c == '}') && i + 1 < text.size() && text[i + 1] == c) {
-      out += c;  // "{{" -> "{", "}}" -> "}"
-      ++i;
-      continue;
-    }
-    if (c == '{') {
-      const size_t close = text.find('}', i + 1);
-      if (close != std::string::npos) {
-        const auto it = vars.find(text.substr(i + 1, close - i - 1));
-        if (it != vars.end()) {
-          out += it->second;
-          i = close;
-          continue;
-        }
-      }
-    }
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace bulkhead::sandbox

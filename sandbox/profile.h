@@ -48,6 +48,20 @@ struct MountPolicy {
   bool overlay_home = true;      // $HOME as overlay: reads see host, writes stay inside
   bool overlay_project = true;   // project dir as overlay (else read-only bind)
   std::vector<BindMount> binds;  // explicit binds, applied last
+  // Hidden paths (an unreadable empty file or directory takes their place): absolute or
+  // "~/..." (under $HOME), wildcards allowed in the last part. Missing ones are skipped.
+  std::vector<std::string> mask;
+};
+
+// Who the payload is when bulkhead runs as root. Rootless runs are always the caller.
+struct UserPolicy {
+  enum class Kind {
+    Root,          // "root": uid 0 of the sandbox's own user namespace, root's file capabilities
+    Unprivileged,  // a uid: that uid (and gid) in the sandbox's user namespace, no capabilities
+    Host,          // "host": the host's uid 0 with every capability dropped (no user namespace)
+  };
+  Kind kind = Kind::Root;
+  uint32_t uid = 0;  // Unprivileged
 };
 
 struct SeccompPolicy {
@@ -70,6 +84,7 @@ struct Profile {
       env;                             // templates: {worker} {worker_index} {worker_count} {run_id}
   std::vector<std::string> env_unset;  // removed from the user's environment
   bool require_isolation = false;      // refuse to degrade when something is unavailable
+  UserPolicy user;
 };
 
 // Loads a profile by name (searched in `search_dirs`, as NAME.json) or by path (contains '/'

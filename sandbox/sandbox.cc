@@ -11,14 +11,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
+#include "sandbox/bridges.h"
 #include "sandbox/caps.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "sandbox/identity.h"
 #include "sandbox/init.h"
+#include "sandbox/mask.h"
 #include "sandbox/mount.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/rlimits.h"
@@ -42,6 +46,34 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
     }
   }
   return "";
+}
+
+// The installation of a command given by path: its directory, or the parent of a bin/ (an
+// interpreter needs its lib/ too). Empty for a command looked up in PATH.
+std::string command_home(const std::string& program) {
+  if (program.empty() || program[0] != '/') return "";
+  std::string dir = program.substr(0, program.rfind('/'));
+  const size_t slash = dir.rfind('/');
+  if (slash != std::string::npos && slash > 0 && dir.substr(slash + 1) == "bin") {
+    dir = dir.substr(0, slash);
+  }
+  return dir.empty() ? "/" : dir;
+}
+
+// Paths the payload must reach: its project, HOME, cwd, interpreter and plugin, the command.
+std::vector<std::string> needed_paths(const std::string& cwd, const MountInputs& inputs) {
+  std::vector<std::string> needed = {inputs.project_dir, inputs.home, cwd};
+  needed.insert(needed.end(), inputs.visible_paths.begin(), inputs.visible_paths.end());
+  return needed;
+}
+
+// Where the sandbox mounts its own view, so the host's permissions on the way there do not
+// matter: its tmpfs, HOME and the project.
+std::vector<std::string> covered_paths(const MountPolicy& policy, const MountInputs& inputs) {
+  std::vector<std::string> covered = policy.tmpfs;
+  covered.push_back(inputs.project_dir);
+  if (!inputs.home.empty() && inputs.home != "/") covered.push_back(inputs.home);
+  return covered;
 }
 
 // Reads status lines until "R" (ready) or the pipe closes. Returns false when setup failed.
@@ -205,6 +237,15 @@ class SandboxImpl : public Sandbox {
 
     seccomp_ = compile_seccomp(profile.seccomp);
     keep_caps_ = resolve_capabilities(profile.keep_caps);
+    identity_ = Identity::plan(profile.user, rootless_, isolation_.missing);
+    isolation_.identity = identity_.describe();
+    if (identity_.payload().keeps_root_capabilities) {
+      for (int cap : root_file_capabilities()) {
+        if (std::find(keep_caps_.begin(), keep_caps_.end(), cap) == keep_caps_.end()) {
+          keep_caps_.push_back(cap);
+        }
+      }
+    }
 
     CgroupLayout layout = detect_cgroup_layout();
     isolation_.cgroup_mode = layout.mode();
@@ -249,7 +290,20 @@ class SandboxImpl : public Sandbox {
     inputs.home = env_value(spec.env, "HOME");
     inputs.project_dir = spec.project_dir.empty() ? config.cwd : spec.project_dir;
     inputs.visible_paths = spec.visible_paths;
+    if (std::string home = command_home(spec.argv.front()); !home.empty() && home != "/") {
+      inputs.visible_paths.push_back(home);
+    }
+    inputs.memory_limit = profile.limits.memory_bytes;
+    inputs.host_sockets = host_unix_socket_paths();
+    inputs.idmap = identity_.idmap_userns_fd() >= 0;
+    inputs.bridges = plan_bridges(needed_paths(config.cwd, inputs),
+                                  covered_paths(profile.mounts, inputs), identity_.searcher());
     config.mounts = build_mount_plan(profile.mounts, inputs);
+    config.mount_context.idmap_userns_fd = identity_.idmap_userns_fd();
+    config.mount_context.owner = identity_.sandbox_owner();
+    config.mount_context.stage_size = tmpfs_size_for(profile.mounts, profile.limits.memory_bytes);
+    config.identity = identity_.payload();
+    config.low_ports = identity_.wants_low_ports();
     config.argv = spec.argv;
     config.env = spec.env;
     UniqueFd dev_null;
@@ -367,6 +421,7 @@ class SandboxImpl : public Sandbox {
   Isolation isolation_;
   SeccompProgram seccomp_;
   std::vector<cap_value_t> keep_caps_;
+  Identity identity_;
   std::vector<RlimitSetting> rlimits_;
   std::unique_ptr<RunCgroup> cgroup_;
 };

@@ -23,6 +23,7 @@ struct Isolation {
   std::string cgroup_mode;      // "v1", "v2", "hybrid" or "none"
   bool memory_limit = false, cpu_limit = false, pids_limit = false;
   bool overlay = false;  // project/HOME overlays (else read-only binds)
+  std::string identity;  // who the payload is (sandbox/identity.h), one sentence
   std::vector<std::string> missing;
 };
 

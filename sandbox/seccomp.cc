@@ -1,7 +1,9 @@
 // seccomp: the profile's policy compiled with libseccomp (once per run), exported as BPF
-// through a memfd, and loaded with a bare prctl in the payload.
+// through a memfd, and loaded with a bare prctl in the payload. On x86_64 the filter also
+// covers the i386 (`int 0x80`) and x32 ABIs, with the same rules by name.
 #include "sandbox/seccomp.h"
 
+#include <asm/ioctls.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -30,6 +32,29 @@ struct ContextDeleter {
   void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
 };
 
+// A 64-bit process can still enter the kernel through the 32-bit ABIs; a filter for the
+// native one alone would kill it there (libseccomp's bad-arch action), so 32-bit programs
+// could not run at all. Same rules on every ABI instead.
+void add_compat_abis(scmp_filter_ctx ctx) {
+  if (seccomp_arch_native() != SCMP_ARCH_X86_64) return;
+  for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+    int rc = seccomp_arch_add(ctx, arch);
+    if (rc != 0 && rc != -EEXIST) throw SysError("seccomp_arch_add", -rc);
+  }
+}
+
+// Pushing bytes into a terminal's input queue (TIOCSTI) or a console's selection (TIOCLINUX)
+// would let a payload type into the caller's shell (CVE-2017-5226). The kernel reads the
+// request as 32 bits, so only those are compared: a set high bit must not slip past.
+void deny_terminal_injection(scmp_filter_ctx ctx, uint32_t action) {
+  for (unsigned long request :
+       {static_cast<unsigned long>(TIOCSTI), static_cast<unsigned long>(TIOCLINUX)}) {
+    int rc = seccomp_rule_add(ctx, action, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFULL, request));
+    if (rc != 0) throw SysError("seccomp_rule_add(ioctl)", -rc);
+  }
+}
+
 }  // namespace
 
 SeccompProgram compile_seccomp(const SeccompPolicy& policy) {
@@ -37,6 +62,7 @@ SeccompProgram compile_seccomp(const SeccompPolicy& policy) {
   uint32_t deny_action = action_for(policy.deny_action, policy.deny_errno, "deny_action");
   std::unique_ptr<void, ContextDeleter> ctx(seccomp_init(default_action));
   if (!ctx) throw UserError("seccomp: seccomp_init failed");
+  add_compat_abis(ctx.get());
   for (const auto& name : policy.deny) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr == __NR_SCMP_ERROR) throw UserError("seccomp: unknown syscall '" + name + "'");
@@ -58,6 +84,7 @@ SeccompProgram compile_seccomp(const SeccompPolicy& policy) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     if (rc != 0) throw SysError("seccomp_rule_add(clone3)", -rc);
   }
+  if (deny_action != default_action) deny_terminal_injection(ctx.get(), deny_action);
 
   UniqueFd mem(::memfd_create("bulkhead-seccomp", MFD_CLOEXEC));
   if (!mem) throw_errno("memfd_create(seccomp)");

@@ -69,6 +69,8 @@ void check_sandbox(Report& report, bool verbose) {
                 iso.pids_limit ? "cgroup" : "not available");
     report.line(iso.cpu_limit ? "ok" : "info", "cpu quota",
                 iso.cpu_limit ? "cgroup" : "only when a cpu limit is asked for");
+    report.line(iso.identity.rfind("the host's uid 0", 0) == 0 ? "warn" : "ok", "payload identity",
+                iso.identity);
     for (const auto& missing : iso.missing) report.line("warn", "not isolated", missing);
     if (end.exited && end.exit_code == 0) {
       report.line("ok", "sandbox runs /bin/true",

@@ -106,10 +106,14 @@ int cmd_exec(int argc, char** argv) {
     options.use_cgroups = !no_cgroups;
     options.require_isolation = require_isolation || options.profile.require_isolation;
 
-    // Our own signals arrive through a signalfd and are forwarded to the sandbox.
+    // Our own signals arrive through a signalfd and are forwarded to the sandbox, the
+    // terminal's too (^C, a resize): the payload has a session of its own, so they reach it
+    // only through us.
     sigset_t forwarded;
     sigemptyset(&forwarded);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&forwarded, sig);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) {
+      sigaddset(&forwarded, sig);
+    }
     sigprocmask(SIG_BLOCK, &forwarded, nullptr);
     UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
     if (!signal_fd) throw_errno("signalfd");
@@ -150,7 +154,7 @@ int cmd_exec(int argc, char** argv) {
       if (fds[0].revents != 0) break;
       if (fds[1].revents != 0) {
         struct signalfd_siginfo si;
-        if (::read(signal_fd.get(), &si, sizeof si) == sizeof si && si.ssi_code != SI_KERNEL) {
+        if (::read(signal_fd.get(), &si, sizeof si) == sizeof si) {
           child->signal(static_cast<int>(si.ssi_signo));
         }
       }

@@ -204,11 +204,75 @@ def test_dangerous_syscalls_fail_with_eperm():
     assert result.stdout.split() == ["mount=1", "ptrace=1", "bpf=1", "keyctl=1", "unshare=1"]
 
 
-def test_no_capabilities_and_no_new_privs():
-    result = run_exec(["grep", "-E", "^(CapEff|CapPrm|CapBnd|NoNewPrivs):", "/proc/self/status"])
+# chown, dac_override, dac_read_search, fowner, fsetid, kill, setgid, setuid, setpcap (bits 0-8)
+# and net_bind_service (10): root's capabilities over what it owns, inside its user namespace.
+ROOT_FILE_CAPS = "00000000000005ff"
+
+
+def _status_fields(extra=()):
+    result = run_exec(["grep", "-E", "^(Uid|CapEff|CapPrm|CapBnd|CapInh|CapAmb|NoNewPrivs):",
+                       "/proc/self/status"], extra=extra)
+    assert result.returncode == 0, result.stderr
     fields = dict(line.split(":\t") for line in result.stdout.strip().splitlines())
-    assert fields == {"CapEff": "0000000000000000", "CapPrm": "0000000000000000",
-                      "CapBnd": "0000000000000000", "NoNewPrivs": "1"}
+    fields["Uid"] = fields["Uid"].split()[1]  # effective
+    return fields
+
+
+def test_root_payload_is_root_of_its_own_user_namespace():
+    assert os.geteuid() == 0, "run as root"
+    assert _status_fields() == {"Uid": "0", "CapEff": ROOT_FILE_CAPS, "CapPrm": ROOT_FILE_CAPS,
+                                "CapBnd": ROOT_FILE_CAPS, "CapInh": "0000000000000000",
+                                "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+    # uid 0 inside is not the host's: the map shifts it to a high unused range.
+    uid_map = run_exec(["cat", "/proc/self/uid_map"]).stdout.split()
+    assert uid_map[0] == "0" and int(uid_map[1]) >= 65536 and uid_map[2] == "65536", uid_map
+
+
+def test_strict_payload_is_unprivileged_and_host_user_has_no_capabilities():
+    fields = _status_fields(["--profile", "strict"])
+    assert (fields["Uid"], fields["CapEff"], fields["CapBnd"], fields["NoNewPrivs"]) == \
+        ("1000", "0000000000000000", "0000000000000000", "1")
+    profile = os.path.join(tempfile.mkdtemp(), "host.json")
+    with open(profile, "w") as f:
+        f.write('{"extends": "default", "user": "host"}')
+    fields = _status_fields(["--profile", profile])
+    assert (fields["Uid"], fields["CapEff"], fields["CapBnd"]) == \
+        ("0", "0000000000000000", "0000000000000000")
+    assert run_exec(["cat", "/proc/self/uid_map"], extra=["--profile", profile]).stdout.split() \
+        == ["0", "0", "4294967295"]
+
+
+def test_root_payload_owns_what_the_sandbox_owns_and_nothing_of_the_host(tmp_path):
+    # The project (root's, on the host) and the sandbox's /tmp: chown, chmod, utime work there;
+    # the host's root-owned files show as nobody and stay out of reach.
+    (tmp_path / "mine.txt").write_text("x")
+    code = textwrap.dedent("""
+        import os
+        for path in ("mine.txt", "new.txt", "/tmp/t.txt"):
+            open(path, "a").close()
+            os.chown(path, 1234, 5678)
+            os.chmod(path, 0o600)
+            os.utime(path, (1000000000, 1000000000))
+            st = os.stat(path)
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o777, st.st_mtime) == \
+                (1234, 5678, 0o600, 1000000000), (path, st)
+        assert os.stat(".").st_uid == 0                 # the project: its host owner (root)
+        assert os.stat("/etc/passwd").st_uid == 65534   # a host file: nobody
+        try:
+            os.chown("/etc/hostname", 0, 0)
+        except OSError as e:
+            print("chown host file:", e.errno)
+    """)
+    result = sandbox_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "chown host file: 30"  # EROFS
+    assert (tmp_path / "mine.txt").stat().st_uid == 0    # the host's file is untouched
+
+
+def test_doctor_names_the_identity_model():
+    result = subprocess.run([BULKHEAD, "doctor"], capture_output=True, text=True, timeout=60)
+    assert "payload identity" in result.stdout
+    assert "root in its own user namespace" in result.stdout, result.stdout
 
 
 def test_timeout_kills_the_sandbox():

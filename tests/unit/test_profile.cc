@@ -63,7 +63,8 @@ TEST(ShippedProfiles, DefaultLoadsWithDocumentedValues) {
   EXPECT_EQ(p.limits.test_timeout_s, 900.0);
   EXPECT_FALSE(p.limits.worker_timeout_s.has_value());
   EXPECT_EQ(p.limits.rlimits.at("core"), 0U);
-  EXPECT_EQ(p.mounts.tmpfs, (std::vector<std::string>{"/tmp", "/var/tmp", "/dev/shm"}));
+  EXPECT_EQ(p.mounts.tmpfs,
+            (std::vector<std::string>{"/tmp", "/var/tmp", "/dev/shm", "/run", "/var/run"}));
   EXPECT_EQ(p.mounts.tmpfs_size_bytes, 2ULL << 30);
   EXPECT_TRUE(p.mounts.overlay_home);
   EXPECT_TRUE(p.mounts.overlay_project);
@@ -71,8 +72,9 @@ TEST(ShippedProfiles, DefaultLoadsWithDocumentedValues) {
   EXPECT_EQ(p.seccomp.default_action, "allow");
   EXPECT_EQ(p.seccomp.deny_action, "errno");
   EXPECT_EQ(p.seccomp.deny_errno, 1);
-  EXPECT_EQ(p.seccomp.deny.size(), 40U);
-  for (const char* name : {"mount", "ptrace", "bpf", "unshare", "setns", "name_to_handle_at"}) {
+  EXPECT_EQ(p.seccomp.deny.size(), 44U);
+  for (const char* name : {"mount", "ptrace", "bpf", "unshare", "setns", "name_to_handle_at",
+                           "io_uring_setup", "io_uring_enter", "io_uring_register", "chroot"}) {
     EXPECT_NE(std::find(p.seccomp.deny.begin(), p.seccomp.deny.end(), name), p.seccomp.deny.end())
         << name;
   }
@@ -80,6 +82,13 @@ TEST(ShippedProfiles, DefaultLoadsWithDocumentedValues) {
   EXPECT_TRUE(p.keep_caps.empty());
   EXPECT_TRUE(p.env.empty());
   EXPECT_FALSE(p.require_isolation);
+  EXPECT_EQ(p.user.kind, UserPolicy::Kind::Root);
+  for (const char* path :
+       {"/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*_key", "~/.ssh", "~/.aws", "~/.netrc",
+        "~/.pypirc", "~/.docker/config.json", "~/.config/gh"}) {
+    EXPECT_NE(std::find(p.mounts.mask.begin(), p.mounts.mask.end(), path), p.mounts.mask.end())
+        << path;
+  }
 }
 
 TEST(ShippedProfiles, StrictExtendsDefault) {
@@ -92,8 +101,10 @@ TEST(ShippedProfiles, StrictExtendsDefault) {
   EXPECT_EQ(p.limits.worker_timeout_s, 3600.0);
   EXPECT_EQ(p.limits.rlimits.at("core"), 0U);  // inherited
   EXPECT_EQ(p.mounts.tmpfs_size_bytes, 512ULL << 20);
-  EXPECT_EQ(p.mounts.tmpfs.size(), 3U);   // inherited
-  EXPECT_EQ(p.seccomp.deny.size(), 49U);  // default's 40 + 9 added
+  EXPECT_EQ(p.mounts.tmpfs.size(), 5U);   // inherited
+  EXPECT_EQ(p.seccomp.deny.size(), 50U);  // default's 44 + 6 added
+  EXPECT_EQ(p.user.kind, UserPolicy::Kind::Unprivileged);
+  EXPECT_EQ(p.user.uid, 1000U);
   EXPECT_EQ(p.seccomp.deny.front(), "init_module");
   EXPECT_EQ(p.seccomp.deny.back(), "personality");
   EXPECT_TRUE(p.require_isolation);
@@ -238,13 +249,38 @@ TEST_F(ProfileFiles, UnknownKeysAreErrors) {
   EXPECT_EQ(error_of(R"({"netwrok": "none"})"),
             "$.netwrok: unknown key (did you mean \"network\"?); expected one of: capabilities, "
             "description, env, env_unset, extends, limits, mounts, network, require_isolation, "
-            "seccomp");
+            "seccomp, user");
   EXPECT_EQ(error_of(R"({"mounts": {"binds": [{"source": "/a", "readonly": true}]}})"),
             "$.mounts.binds[0].readonly: unknown key (did you mean \"read_only\"?); expected one "
             "of: read_only, source, target");
   EXPECT_EQ(error_of(R"({"zzz top": 1})"),
             "$[\"zzz top\"]: unknown key; expected one of: capabilities, description, env, "
-            "env_unset, extends, limits, mounts, network, require_isolation, seccomp");
+            "env_unset, extends, limits, mounts, network, require_isolation, seccomp, user");
+}
+
+TEST_F(ProfileFiles, UserAndMasks) {
+  const std::string file = write("u.json", R"({"user": 1000, "mounts": {"mask": [
+    "/etc/shadow", "~/.ssh", "/etc/ssh/ssh_host_*_key"]}})");
+  const Profile p = load_profile(file, {});
+  EXPECT_EQ(p.user.kind, UserPolicy::Kind::Unprivileged);
+  EXPECT_EQ(p.user.uid, 1000U);
+  EXPECT_EQ(p.mounts.mask,
+            (std::vector<std::string>{"/etc/shadow", "~/.ssh", "/etc/ssh/ssh_host_*_key"}));
+  EXPECT_EQ(load_profile(write("h.json", R"({"user": "host"})"), {}).user.kind,
+            UserPolicy::Kind::Host);
+  EXPECT_EQ(error_of(R"({"user": "nobody"})"),
+            "$.user: expected \"root\", \"host\" or a uid from 1 to 65535, got \"nobody\"");
+  EXPECT_EQ(error_of(R"({"user": 0})"),
+            "$.user: expected \"root\", \"host\" or a uid from 1 to 65535, got 0");
+  EXPECT_EQ(error_of(R"({"user": 65536})"),
+            "$.user: expected \"root\", \"host\" or a uid from 1 to 65535, got 65536");
+  EXPECT_EQ(error_of(R"({"mounts": {"mask": ["etc/shadow"]}})"),
+            "$.mounts.mask[0]: expected an absolute path, got \"etc/shadow\"");
+  EXPECT_EQ(error_of(R"({"mounts": {"mask": ["~/../x"]}})"),
+            "$.mounts.mask[0]: expected a path without \"..\", got \"~/../x\"");
+  EXPECT_EQ(error_of(R"({"mounts": {"mask": ["/etc/*/key"]}})"),
+            "$.mounts.mask[0]: expected wildcards only in the last part of the path, got "
+            "\"/etc/*/key\"");
 }
 
 TEST_F(ProfileFiles, BadLimits) {
