@@ -5,7 +5,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libseccomp-dev libcap-dev libcgroup-dev nlohmann-json3-dev libcli11-dev \
   libtomlplusplus-dev libfmt-dev libpugixml-dev libgtest-dev libgmock-dev \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
-  iproute2 util-linux procps bubblewrap hyperfine
+  iproute2 util-linux procps bubblewrap hyperfine libpython3.11-testsuite
 
 .PHONY: all configure build binary test deps demo bench format format-check clean
 

@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
+#include <set>
 
 #include "sandbox/caps.h"
 #include "sandbox/error.h"
@@ -46,20 +48,27 @@ void send_status(int fd, const std::string& line) {
   }
 }
 
-// Moves `fds` to 0.. N-1 without clobbering one another, then closes everything above.
-void install_fds(const std::vector<int>& fds) {
-  int count = static_cast<int>(fds.size());
+// Moves `fds` to `targets` without clobbering one another, then closes every other fd.
+void install_fds(const std::vector<int>& fds, const std::vector<int>& targets) {
+  const int count = static_cast<int>(fds.size());
+  const int above = *std::max_element(targets.begin(), targets.end()) + 1;
   std::vector<int> moved(fds.size());
-  // First lift every source above the target range, so dup2 onto 0..N-1 cannot overwrite
-  // a source still to be copied.
+  // First lift every source above the targets, so a dup2 cannot overwrite a source still to
+  // be copied.
   for (int i = 0; i < count; ++i) {
-    moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, count);
+    moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, above);
     if (moved[i] < 0) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
   }
   for (int i = 0; i < count; ++i) {
-    if (::dup2(moved[i], i) < 0) throw_errno("dup2 to fd " + std::to_string(i));
+    if (::dup2(moved[i], targets[i]) < 0) throw_errno("dup2 to fd " + std::to_string(targets[i]));
   }
-  ::close_range(static_cast<unsigned>(count), ~0U, 0);
+  int next = 0;  // close the gaps between targets and everything above them
+  for (int target : std::set<int>(targets.begin(), targets.end())) {
+    if (target > next)
+      ::close_range(static_cast<unsigned>(next), static_cast<unsigned>(target - 1), 0);
+    next = target + 1;
+  }
+  ::close_range(static_cast<unsigned>(next), ~0U, 0);
 }
 
 // Finds argv[0] on the PATH of the payload's own environment (execvpe would use ours).
@@ -109,7 +118,7 @@ void reset_signal(int sig) {
 }
 
 // The payload's side of the checklist, after fork from init: signals, a session of its own,
-// rlimits, identity, fds, cwd, capabilities, no_new_privs, seccomp, exec.
+// fds, rlimits, identity, cwd, capabilities, no_new_privs, seccomp, exec.
 [[noreturn]] void start_payload(const InitConfig& config) {
   // A status fd above the installed range that closes on exec.
   int status_fd = ::fcntl(config.status_fd, F_DUPFD_CLOEXEC, 100);
@@ -125,15 +134,29 @@ void reset_signal(int sig) {
     // No controlling terminal: TIOCSTI needs one (seccomp also denies it), and /dev/tty
     // cannot reach the caller's.
     if (::setsid() < 0) throw_errno("setsid");
-    apply_rlimits(config.rlimits);
-    enter_identity(config.identity);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
+    // fds first (above RLIMIT_NOFILE is fine once they are there), the user namespace's kept
+    // for setns; then limits while we may still raise them, then the identity.
     std::vector<int> fds = {config.stdin_fd, config.stdout_fd, config.stderr_fd};
-    fds.insert(fds.end(), config.extra_fds.begin(), config.extra_fds.end());
-    fds.push_back(status_fd);
-    install_fds(fds);
-    status_fd = static_cast<int>(fds.size()) - 1;
+    std::vector<int> targets = {0, 1, 2};
+    for (size_t i = 0; i < config.extra_fds.size(); ++i) {
+      fds.push_back(config.extra_fds[i]);
+      targets.push_back(config.extra_fds_base + static_cast<int>(i));
+    }
+    PayloadIdentity identity = config.identity;
+    fds.push_back(status_fd);  // both close at exec
+    targets.push_back(targets.back() + 1);
+    if (identity.userns_fd >= 0) {
+      fds.push_back(identity.userns_fd);
+      targets.push_back(targets.back() + 1);
+    }
+    install_fds(fds, targets);
+    status_fd = targets[fds.size() - (identity.userns_fd >= 0 ? 2 : 1)];
     if (::fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) throw_errno("fcntl(status fd)");
+    if (identity.userns_fd >= 0) identity.userns_fd = targets.back();
+    apply_rlimits(config.rlimits);
+    enter_identity(identity);
+    if (identity.userns_fd >= 0) ::close(identity.userns_fd);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
     if (!config.cwd.empty() && ::chdir(config.cwd.c_str()) != 0) {
       throw_errno("chdir(" + config.cwd + ")");
     }

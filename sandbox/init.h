@@ -30,7 +30,8 @@ struct InitConfig {
   std::vector<std::string> argv;
   std::vector<std::string> env;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // already valid fds
-  std::vector<int> extra_fds;                         // become 3, 4, ...
+  std::vector<int> extra_fds;                         // become extra_fds_base, +1, ...
+  int extra_fds_base = 3;
   std::vector<RlimitSetting> rlimits;
   std::vector<cap_value_t> keep_caps;
   const SeccompProgram* seccomp = nullptr;

@@ -315,6 +315,8 @@ class SandboxImpl : public Sandbox {
     config.stdout_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : 1;
     config.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : 2;
     config.extra_fds = spec.extra_fds;
+    if (spec.extra_fds_base < 3) throw UserError("spawn: extra fds must start above 2");
+    config.extra_fds_base = spec.extra_fds_base;
     config.rlimits = rlimits_;
     config.keep_caps = keep_caps_;
     config.seccomp = &seccomp_;

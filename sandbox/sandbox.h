@@ -44,7 +44,8 @@ struct SpawnSpec {
   int stdin_fd = -1;                       // -1: /dev/null
   int stdout_fd = -1;                      // -1: inherit ours
   int stderr_fd = -1;                      // -1: inherit ours
-  std::vector<int> extra_fds;              // become fds 3, 4, ... in the payload
+  std::vector<int> extra_fds;              // become fds extra_fds_base, +1, ... in the payload
+  int extra_fds_base = 3;                  // > 2; high numbers keep them out of the way
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).

@@ -43,6 +43,9 @@ def _env_int(name, default):
 
 def _move_fd_high(fd):
     """Returns a close-on-exec duplicate of `fd` at >= _HIGH_FD_FLOOR and closes `fd`."""
+    if fd >= _HIGH_FD_FLOOR:  # already there (the sandbox installs them at 200): keep it
+        os.set_inheritable(fd, False)
+        return fd
     high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD_FLOOR)
     os.close(fd)
     return high

@@ -47,9 +47,9 @@ std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::strin
       {"PYTEST_XDIST_WORKER_COUNT", std::to_string(launch.worker_count)},
       {"PYTEST_XDIST_TESTRUNUID", launch.run_id},
       {"BULKHEAD_RUN_ID", launch.run_id},
-      {"BULKHEAD_CHANNEL_FD", "3"},
-      {"BULKHEAD_STACKS_FD", "4"},
-      {"BULKHEAD_LOG_FD", "5"},
+      {"BULKHEAD_CHANNEL_FD", "200"},  // high, out of the way of the tests' own fd numbers
+      {"BULKHEAD_STACKS_FD", "201"},
+      {"BULKHEAD_LOG_FD", "202"},
       {"BULKHEAD_OUTPUT_CAP", std::to_string(launch.output_cap_bytes)},
       {"BULKHEAD_COLUMNS", std::to_string(launch.columns)},
   };
@@ -111,6 +111,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   spec.stdout_fd = worker_stdout.get();
   spec.stderr_fd = worker_stderr.get();
   spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
+  spec.extra_fds_base = 200;
   child_ = sandbox.spawn(spec);
   // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
 }
