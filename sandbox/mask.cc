@@ -2,9 +2,11 @@
 // tree, and the mounts that hide each match.
 #include "sandbox/mask.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -12,7 +14,6 @@
 
 #include "sandbox/error.h"
 #include "sandbox/file_util.h"
-#include "sandbox/mount_view.h"
 
 namespace bulkhead::sandbox {
 namespace {
@@ -68,22 +69,36 @@ std::vector<std::string> host_unix_socket_paths() {
   return parse_unix_socket_paths(try_read_file("/proc/net/unix").value_or(""));
 }
 
+void make_mask_sources(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) != 0) throw_errno("mkdir " + dir);
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0755,size=4k,nr_inodes=4") != 0) {
+    throw_errno("mount(tmpfs, " + dir + ")");
+  }
+  const std::string file = dir + "/file";
+  int fd = ::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+  if (fd < 0) throw_errno("create " + file);
+  ::close(fd);
+  if (::mkdir((dir + "/dir").c_str(), 0) != 0) throw_errno("mkdir " + dir + "/dir");
+  // The mount read-only, not the filesystem: every use is then "Permission denied" (mode 000),
+  // not "Read-only file system".
+  if (::mount(nullptr, dir.c_str(), nullptr,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    throw_errno("mount(" + dir + ", MS_REMOUNT|MS_BIND|MS_RDONLY)");
+  }
+}
+
 void apply_mask(const std::string& root, const std::string& pattern, bool sockets_only,
-                const std::string& empty_file) {
+                const std::string& sources) {
   for (const auto& inside : matches(root, pattern)) {
     const std::string target = root + inside;
     struct stat st;
     if (::lstat(target.c_str(), &st) != 0) continue;
     if (sockets_only && !S_ISSOCK(st.st_mode)) continue;
-    if (S_ISDIR(st.st_mode)) {
-      if (::mount("tmpfs", target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=000,size=4k,nr_inodes=1") != 0) {
-        throw_errno("mount(tmpfs, " + inside + ") to mask it");
-      }
-      continue;
+    const std::string source = sources + (S_ISDIR(st.st_mode) ? "/dir" : "/file");
+    if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      throw_errno("mount(" + source + ", " + inside + ", MS_BIND) to mask it");
     }
-    UniqueFd view = make_view(empty_file, -1, false, true);
-    attach_view(view.get(), target);
   }
 }
 

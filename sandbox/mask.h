@@ -15,11 +15,15 @@ std::vector<std::string> parse_unix_socket_paths(const std::string& proc_net_uni
 // The host's pathname sockets now (empty when /proc/net/unix cannot be read).
 std::vector<std::string> host_unix_socket_paths();
 
+// Init side: a small read-only tmpfs at `dir` holding `file` and `dir`, empty and mode 000, the
+// sources masks are bound from (a bind of a read-only mount is read-only: one mount each).
+void make_mask_sources(const std::string& dir);
+
 // Init side, inside the sandbox's tree at `root` (e.g. "/newroot"): hides every existing match
-// of `pattern` (an inside path; wildcards in its last part; symlinks resolved inside `root`).
-// Directories get an empty mode-000 read-only tmpfs, anything else a read-only bind of
-// `empty_file` (an empty mode-000 file). `sockets_only` hides only unix sockets. Throws SysError.
+// of `pattern` (an inside path; wildcards in its last part; symlinks resolved inside `root`)
+// under a bind of the empty directory or file in `sources` (from make_mask_sources).
+// `sockets_only` hides only unix sockets. Throws SysError.
 void apply_mask(const std::string& root, const std::string& pattern, bool sockets_only,
-                const std::string& empty_file);
+                const std::string& sources);
 
 }  // namespace bulkhead::sandbox

@@ -26,7 +26,7 @@ namespace {
 constexpr const char* kStage = "/tmp";  // any dir that exists; covered only in our namespace
 constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kNewRoot = "/newroot";
-constexpr const char* kMaskFile = "/mask";  // in the staging tmpfs: empty, mode 000
+constexpr const char* kMasks = "/masks";  // a read-only tmpfs: an empty file and dir, mode 000
 
 bool is_dir(const std::string& path) {
   struct stat st;
@@ -305,9 +305,7 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
   if (::syscall(SYS_pivot_root, ".", old_root.c_str()) != 0) throw_errno("pivot_root(staging)");
   if (::chdir("/") != 0) throw_errno("chdir /");
   if (::mkdir(kNewRoot, 0755) != 0) throw_errno(std::string("mkdir ") + kNewRoot);
-  int mask_fd = ::open(kMaskFile, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
-  if (mask_fd < 0) throw_errno(std::string("create ") + kMaskFile);
-  ::close(mask_fd);
+  make_mask_sources(kMasks);
 
   const std::string owner = context.owner ? ",uid=" + std::to_string(*context.owner) +
                                                 ",gid=" + std::to_string(*context.owner)
@@ -364,7 +362,7 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
         break;
       }
       case MountKind::Mask:
-        apply_mask(kNewRoot, record.target, record.sockets_only, kMaskFile);
+        apply_mask(kNewRoot, record.target, record.sockets_only, kMasks);
         break;
     }
   }
