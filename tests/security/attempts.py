@@ -76,13 +76,17 @@ def write_file(path):
 
 @attempt("chmod")
 def chmod(path):
-    return os_error(os.chmod, path, 0o777)
+    # To the mode it has: a broken sandbox would change nothing.
+    return os_error(os.chmod, path, os.stat(path).st_mode & 0o7777)
 
 
 @attempt("mknod-device")
 def mknod_device(path):
-    # /dev/vda's numbers; a device node would open the host's disk.
-    return os_error(os.mknod, path, 0o600 | 0o020000, os.makedev(254, 0))
+    # /dev/vda's numbers; a device node would open the host's disk. Removed if it was made.
+    got = os_error(os.mknod, path, 0o600 | 0o060000, os.makedev(254, 0))
+    if got == "ok":
+        os.unlink(path)
+    return got
 
 
 # -- sockets -------------------------------------------------------------------------------------
@@ -123,11 +127,12 @@ def pidfd_open(pid):
 
 @attempt("cgroup-move")
 def cgroup_move():
-    """Write our pid into the root of every cgroup hierarchy we can see."""
+    """Open the cgroup.procs files of the hierarchies we can see for writing. What would be
+    written is no pid at all: a broken sandbox would refuse it (EINVAL), never move us."""
     results = set()
     for root, _dirs, files in os.walk("/sys/fs/cgroup"):
         if "cgroup.procs" in files:
-            results.add(write_text(os.path.join(root, "cgroup.procs"), str(os.getpid())))
+            results.add(write_text(os.path.join(root, "cgroup.procs"), "not-a-pid"))
         if root.count("/") > 4:
             break
     return ",".join(sorted(results)) or "no cgroup.procs found"
@@ -135,12 +140,13 @@ def cgroup_move():
 
 @attempt("cgroup-raise")
 def cgroup_raise():
-    """Raise our own memory and pids limits, wherever our cgroup shows up."""
+    """Open our own memory and pids limit files for writing, wherever our cgroup shows up."""
     results = set()
     for line in open("/proc/self/cgroup"):
         _, controllers, path = line.strip().split(":", 2)
-        for name, value in (("memory.limit_in_bytes", "-1"), ("memory.max", "max"),
-                            ("pids.max", "max")):
+        # Values the kernel refuses: a broken sandbox would still keep its limits.
+        for name, value in (("memory.limit_in_bytes", "not-a-size"), ("memory.max", "not-a-size"),
+                            ("pids.max", "not-a-number")):
             for base in ("/sys/fs/cgroup", f"/sys/fs/cgroup/{controllers or ''}"):
                 target = os.path.normpath(f"{base}/{path}/{name}")
                 if os.path.exists(target):

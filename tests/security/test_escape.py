@@ -79,7 +79,10 @@ def test_read_supervisor_environment(inside, check):
 
 @pytest.mark.parametrize("target", ["/etc/bulkhead-escape", "/usr/bin/bulkhead-escape"])
 def test_write_host_tree(inside, check, target):
-    check(f"write {target}", "EROFS", inside("write", target))
+    got = inside("write", target)
+    if os.path.exists(target):  # a broken sandbox: leave nothing behind
+        os.unlink(target)
+    check(f"write {target}", "EROFS", got)
 
 
 def test_write_next_to_host_files(inside, check, host_secrets):
