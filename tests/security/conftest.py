@@ -75,12 +75,26 @@ def pytest_sessionfinish(session, exitstatus):
     table = TABLE.markdown()
     if os.environ.get("BULKHEAD_WRITE_DOCS") == "1" and match:
         DOC.write_text(text[:match.start(1)] + table + text[match.end(1):])
-    elif os.environ.get("BULKHEAD_CHECK_DOCS") == "1" and current != table:
+    elif os.environ.get("BULKHEAD_CHECK_DOCS") == "1" and _comparable(current) != _comparable(table):
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         reporter.write_line(f"\n{DOC}: the escape table differs from this run's (above); rerun "
                             "with BULKHEAD_WRITE_DOCS=1 to update it, and review the change",
                             red=True)
         session.exitstatus = 1
+
+
+def _comparable(table):
+    """The table without the results of rows that accept several (which one happens depends on
+    the machine: an OOM kill or a full tmpfs)."""
+    if table is None:
+        return None
+    rows = []
+    for line in table.splitlines():
+        cells = line.split(" | ")
+        if len(cells) == 4 and " or " in cells[1]:
+            line = " | ".join(cells[:2] + ["(one of them)", "(one of them) |"])
+        rows.append(line)
+    return rows
 
 
 # -- running attempts ----------------------------------------------------------------------------
