@@ -3,6 +3,7 @@
 
 #include <linux/securebits.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -27,11 +28,13 @@ void drop_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) 
   auto kept = [&](cap_value_t cap) {
     return std::find(keep.begin(), keep.end(), cap) != keep.end();
   };
-  // Bounding set first: dropping from it needs CAP_SETPCAP, which we still have here.
+  // Bounding set first: dropping from it needs CAP_SETPCAP, which we still have here, except
+  // as a non-root user without a user namespace (user namespaces refused): such a process
+  // holds no capability, and no_new_privs below keeps exec from granting any.
   for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; ++cap) {
-    if (!kept(cap) && cap_drop_bound(cap) != 0 && errno != EINVAL) {
-      throw_errno("cap_drop_bound(" + std::to_string(cap) + ")");
-    }
+    if (kept(cap) || cap_drop_bound(cap) == 0 || errno == EINVAL) continue;
+    if (errno == EPERM && ::geteuid() != 0) break;
+    throw_errno("cap_drop_bound(" + std::to_string(cap) + ")");
   }
   if (cap_reset_ambient() != 0 && errno != EINVAL) throw_errno("cap_reset_ambient");
   // uid 0 would regain every capability at exec; these bits switch that off for good. A root

@@ -1,7 +1,8 @@
-// cgroups: layout detection, v1/v2 controller implementations, run and leaf groups.
-// v1 groups are created, set and deleted through libcgroup; libcgroup 2.0.2 has no mode
-// detection, no cgroup.kill and no CLONE_INTO_CGROUP, so those (and all of v2, whose
-// no-internal-process and delegation rules it does not handle) are done directly here.
+// cgroups: v1/v2 controller implementations, run and leaf groups (layout detection lives in
+// cgroup_layout.cc, v2 delegation and group kill in cgroup_v2.cc). v1 groups are created, set and
+// deleted through libcgroup; libcgroup 2.0.2 has no mode detection, no cgroup.kill and no
+// CLONE_INTO_CGROUP, so those (and all of v2, whose no-internal-process and delegation rules it
+// does not handle) are done directly here.
 #include "sandbox/cgroup.h"
 
 #include <dirent.h>
@@ -14,41 +15,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "sandbox/cgroup_v2.h"
 #include "sandbox/error.h"
 #include "sandbox/file_util.h"
 
 namespace bulkhead::sandbox {
 namespace {
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) parts.push_back(part);
-  return parts;
-}
-
-std::set<std::string> words(const std::string& text) {
-  std::set<std::string> out;
-  std::istringstream in(text);
-  std::string word;
-  while (in >> word) out.insert(word);
-  return out;
-}
-
-// Joins a mount point and a cgroup path relative to the mount's root.
-std::string own_dir_in(const std::string& mount_point, const std::string& mount_root,
-                       const std::string& cgroup_path) {
-  std::string rel = cgroup_path;
-  if (mount_root != "/" && rel.rfind(mount_root, 0) == 0) rel = rel.substr(mount_root.size());
-  if (rel.empty() || rel == "/") return mount_point;
-  return mount_point + (rel[0] == '/' ? "" : "/") + rel;
-}
 
 // CFS bandwidth: `cpus` cores as a quota per 100 ms period (at least 1 ms).
 constexpr long kCpuPeriodUs = 100000;
@@ -150,8 +129,10 @@ void create_v2_group(const std::string& dir, const std::vector<CgroupSetting>& s
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
   for (const auto& setting : settings) {
     int err = try_write_file(dir + "/" + setting.file, setting.value);
-    // memory.swap.max is absent without swap accounting: nothing to limit then.
-    if (err == ENOENT && setting.file == "memory.swap.max") continue;
+    // memory.swap.max is absent without swap accounting: nothing to limit then;
+    // memory.oom.group (4.19+) absent: the OOM killer picks one process instead of all.
+    if (err == ENOENT && (setting.file == "memory.swap.max" || setting.file == "memory.oom.group"))
+      continue;
     if (err != 0)
       throw SysError("write '" + setting.value + "' to " + dir + "/" + setting.file, err);
   }
@@ -181,106 +162,26 @@ bool remove_group_dir(const std::string& dir) {
   }
 }
 
-void remove_tree(const std::string& dir) {
+// Removes `dir` and every group under it; the first one that stays is named on stderr (a
+// destructor's only way to say it), with the errno that kept it.
+bool remove_tree(const std::string& dir) {
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> children;
     while (dirent* entry = ::readdir(d)) {
       if (entry->d_type == DT_DIR && entry->d_name[0] != '.') children.push_back(entry->d_name);
     }
     ::closedir(d);
-    for (const auto& child : children) remove_tree(dir + "/" + child);
+    bool ok = true;
+    for (const auto& child : children) ok = remove_tree(dir + "/" + child) && ok;
+    if (!ok) return false;
   }
-  remove_group_dir(dir);
-}
-
-bool owns_controller(const std::optional<ControllerHome>& home, CgroupVersion version) {
-  return home && home->version == version;
+  if (remove_group_dir(dir)) return true;
+  std::fprintf(stderr, "bulkhead: cannot remove cgroup %s: %s\n", dir.c_str(),
+               std::strerror(errno));
+  return false;
 }
 
 }  // namespace
-
-std::string CgroupLayout::mode() const {
-  bool any_v1 = owns_controller(memory, CgroupVersion::V1) ||
-                owns_controller(cpu, CgroupVersion::V1) || owns_controller(pids, CgroupVersion::V1);
-  bool any_v2 = owns_controller(memory, CgroupVersion::V2) ||
-                owns_controller(cpu, CgroupVersion::V2) || owns_controller(pids, CgroupVersion::V2);
-  if (any_v1 && (any_v2 || unified)) return "hybrid";
-  if (any_v1) return "v1";
-  if (any_v2 || unified) return "v2";
-  return "none";
-}
-
-CgroupLayout detect_cgroup_layout() {
-  return parse_cgroup_layout(try_read_file("/proc/self/mountinfo").value_or(""),
-                             try_read_file("/proc/self/cgroup").value_or(""),
-                             [](const std::string& dir) {
-                               return try_read_file(dir + "/cgroup.controllers").value_or("");
-                             });
-}
-
-CgroupLayout parse_cgroup_layout(
-    const std::string& mountinfo, const std::string& proc_cgroup,
-    const std::function<std::string(const std::string&)>& controllers_of) {
-  CgroupLayout layout;
-  // /proc/self/cgroup: "4:memory:/process_api/x", "0::/user.slice/..."
-  std::map<std::string, std::string> v1_paths;
-  std::string v2_path;
-  bool has_v2_line = false;
-  {
-    for (const auto& line : split(proc_cgroup, '\n')) {
-      auto first = line.find(':');
-      auto second = line.find(':', first + 1);
-      if (first == std::string::npos || second == std::string::npos) continue;
-      std::string controllers = line.substr(first + 1, second - first - 1);
-      std::string path = line.substr(second + 1);
-      if (controllers.empty()) {
-        v2_path = path;
-        has_v2_line = true;
-      } else {
-        for (const auto& c : split(controllers, ',')) v1_paths[c] = path;
-      }
-    }
-  }
-  // /proc/self/mountinfo: "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory"
-  {
-    for (const auto& line : split(mountinfo, '\n')) {
-      auto fields = split(line, ' ');
-      auto dash = std::find(fields.begin(), fields.end(), "-");
-      if (fields.size() < 5 || dash == fields.end() || dash + 3 >= fields.end() + 1) continue;
-      if (std::distance(dash, fields.end()) < 4) continue;
-      const std::string& root = fields[3];
-      const std::string& mount_point = fields[4];
-      const std::string& fstype = *(dash + 1);
-      const std::string& super_options = *(dash + 3);
-      if (fstype == "cgroup2" && has_v2_line && !layout.unified) {
-        layout.unified =
-            ControllerHome{CgroupVersion::V2, mount_point, own_dir_in(mount_point, root, v2_path)};
-      } else if (fstype == "cgroup") {
-        for (const auto& option : split(super_options, ',')) {
-          auto assign = [&](std::optional<ControllerHome>& slot) {
-            if (!slot && v1_paths.count(option)) {
-              slot = ControllerHome{CgroupVersion::V1, mount_point,
-                                    own_dir_in(mount_point, root, v1_paths[option])};
-            }
-          };
-          if (option == "memory") assign(layout.memory);
-          if (option == "cpu") assign(layout.cpu);
-          if (option == "pids") assign(layout.pids);
-        }
-      }
-    }
-  }
-  if (layout.unified) {
-    auto available = words(controllers_of(layout.unified->own_dir));
-    auto take = [&](std::optional<ControllerHome>& slot, const char* name) {
-      if (!slot && available.count(name)) slot = layout.unified;
-    };
-    take(layout.memory, "memory");
-    take(layout.cpu, "cpu");
-    take(layout.pids, "pids");
-  }
-  return layout;
-}
 
 std::unique_ptr<MemoryController> make_memory_controller(CgroupVersion version) {
   if (version == CgroupVersion::V1) return std::make_unique<MemoryV1>();
@@ -304,19 +205,20 @@ LeafCgroup::~LeafCgroup() {
 
 int LeafCgroup::clone_into_fd() const { return v2_fd_.get(); }
 
-void LeafCgroup::attach(pid_t pid) const {
+void LeafCgroup::attach(pid_t pid, bool placed_by_clone) const {
   for (const auto& dir : dirs_) {
-    if (dir.version == CgroupVersion::V2 && v2_fd_) continue;  // placed there by clone3
+    if (dir.version == CgroupVersion::V2 && v2_fd_ && placed_by_clone) continue;
     write_file(dir.path + "/cgroup.procs", std::to_string(pid));
   }
 }
 
 void LeafCgroup::kill_all() const {
   for (const auto& dir : dirs_) {
-    if (dir.version == CgroupVersion::V2 && try_write_file(dir.path + "/cgroup.kill", "1") == 0) {
-      continue;
+    if (dir.version == CgroupVersion::V2) {
+      kill_v2_group(dir.path);
+    } else {
+      for (pid_t pid : list_pids(dir.path)) ::kill(pid, SIGKILL);
     }
-    for (pid_t pid : list_pids(dir.path)) ::kill(pid, SIGKILL);
   }
 }
 
@@ -356,36 +258,16 @@ std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const s
   // refuses while our cgroup holds processes; so we first park ourselves in a leaf of it.
   std::set<std::string> v2_wanted;
   if (layout.memory && layout.memory->version == CgroupVersion::V2) v2_wanted.insert("memory");
-  if (layout.cpu && layout.cpu->version == CgroupVersion::V2) v2_wanted.insert("cpu");
+  if (layout.cpu && layout.cpu->version == CgroupVersion::V2 && limits.cpus) {
+    v2_wanted.insert("cpu");
+  }
   if (layout.pids && layout.pids->version == CgroupVersion::V2) v2_wanted.insert("pids");
   bool v2_ok = !v2_wanted.empty();
   if (v2_ok) {
     const std::string own = layout.unified->own_dir;
-    run->v2_own_dir_ = own;
-    auto enabled = words(try_read_file(own + "/cgroup.subtree_control").value_or(""));
-    std::string to_enable;
-    for (const auto& c : v2_wanted) {
-      if (!enabled.count(c)) to_enable += "+" + c + " ";
-    }
-    if (!to_enable.empty() && try_write_file(own + "/cgroup.subtree_control", to_enable) != 0) {
-      std::string leaf = own + "/" + run->run_name_ + "-supervisor";
-      if (::mkdir(leaf.c_str(), 0755) == 0 &&
-          try_write_file(leaf + "/cgroup.procs", std::to_string(::getpid())) == 0) {
-        run->v2_self_leaf_ = leaf;
-      } else {
-        ::rmdir(leaf.c_str());
-      }
-      int err = try_write_file(own + "/cgroup.subtree_control", to_enable);
-      if (err != 0) {
-        missing.push_back("cgroups v2: cannot enable " + to_enable + "in " + own +
-                          "/cgroup.subtree_control (" + std::strerror(err) +
-                          "): other processes share our cgroup or it is not delegated; run "
-                          "bulkhead in a cgroup of its own (systemd-run --scope -p Delegate=yes)");
-        v2_ok = false;
-      } else {
-        run->v2_parent_enabled_ = to_enable;
-      }
-    }
+    run->v2_delegation_ =
+        V2Delegation::enable(own, v2_wanted, run->run_name_ + "-supervisor", missing);
+    v2_ok = run->v2_delegation_ != nullptr;
     if (v2_ok) {
       std::string dir = own + "/" + run->run_name_;
       std::string subtree;
@@ -441,16 +323,9 @@ std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const s
 }
 
 RunCgroup::~RunCgroup() {
+  // The run's groups go first: only then can v2_delegation_ (a member, destroyed after this
+  // body) disable the controllers in our own cgroup and move us back.
   for (auto it = run_dirs_.rbegin(); it != run_dirs_.rend(); ++it) remove_tree(*it);
-  if (!v2_self_leaf_.empty()) {
-    if (!v2_parent_enabled_.empty()) {
-      std::string disable = v2_parent_enabled_;
-      std::replace(disable.begin(), disable.end(), '+', '-');
-      try_write_file(v2_own_dir_ + "/cgroup.subtree_control", disable);
-    }
-    try_write_file(v2_own_dir_ + "/cgroup.procs", std::to_string(::getpid()));
-    ::rmdir(v2_self_leaf_.c_str());
-  }
 }
 
 std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
@@ -474,8 +349,15 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
     }
     plans.push_back({&*home, controller, std::move(settings)});
   };
-  add(memory_home_, "memory",
-      limits.memory_bytes ? memory_->limit(*limits.memory_bytes) : std::vector<CgroupSetting>{});
+  std::vector<CgroupSetting> memory_settings;
+  if (limits.memory_bytes) memory_settings = memory_->limit(*limits.memory_bytes);
+  // v2: an OOM kill ends the whole sandbox, not just its largest process, so a sandbox
+  // reported as OOM-killed really was (a payload that outlived its killed child would
+  // otherwise be reported OOM while it went on).
+  if (memory_home_ && memory_home_->version == CgroupVersion::V2) {
+    memory_settings.push_back({"memory.oom.group", "1"});
+  }
+  add(memory_home_, "memory", memory_settings);
   add(cpu_home_, "cpu", limits.cpus ? cpu_->quota(*limits.cpus) : std::vector<CgroupSetting>{});
   add(pids_home_, "pids", limits.pids ? pids_->max(*limits.pids) : std::vector<CgroupSetting>{});
 

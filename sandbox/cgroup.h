@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/cgroup_v2.h"
 #include "sandbox/fd.h"
 #include "sandbox/profile.h"
 
@@ -32,13 +33,24 @@ struct CgroupLayout {
   std::string mode() const;               // "v1", "v2", "hybrid" or "none"
 };
 
+// Finds our own cgroup directory when the cgroupfs mount's root lies `levels` directories
+// above our cgroup namespace's root (mountinfo root "/../.."): (mount point, levels, our
+// path relative to the namespace) -> directory, or "" when not found.
+using CgroupDirFinder = std::function<std::string(const std::string&, int, const std::string&)>;
+
 // Reads /proc/self/mountinfo and /proc/self/cgroup. Decides per controller (as Bazel does):
 // a v1 mount carrying it wins, else the v2 mount if our cgroup lists it in cgroup.controllers.
 CgroupLayout detect_cgroup_layout();
 // The same from given texts; `controllers_of(dir)` returns a v2 cgroup.controllers file.
+// Without `find_own_dir`, a mount whose root lies above our namespace is not used.
 CgroupLayout parse_cgroup_layout(
     const std::string& mountinfo, const std::string& proc_cgroup,
-    const std::function<std::string(const std::string&)>& controllers_of);
+    const std::function<std::string(const std::string&)>& controllers_of,
+    const CgroupDirFinder& find_own_dir = nullptr);
+// The finder detect_cgroup_layout uses: the directory `levels` below `mount_point` (plus
+// `cgroup_path`) whose cgroup.procs lists `pid`.
+std::string find_own_cgroup_dir(const std::string& mount_point, int levels,
+                                const std::string& cgroup_path, pid_t pid);
 
 // A file to write in a group, e.g. {"memory.max", "536870912"}.
 struct CgroupSetting {
@@ -90,8 +102,9 @@ class LeafCgroup {
   // v2: an fd of the leaf for clone3(CLONE_INTO_CGROUP); -1 when the run has no v2 leaf or
   // v1 groups also need an explicit attach.
   int clone_into_fd() const;
-  // Moves `pid` into every group that clone_into_fd() did not already cover.
-  void attach(pid_t pid) const;
+  // Moves `pid` into every group that clone_into_fd() did not already cover
+  // (`placed_by_clone`: false when clone3 was unavailable and the v2 leaf needs a move too).
+  void attach(pid_t pid, bool placed_by_clone) const;
   void kill_all() const;  // cgroup.kill on v2; SIGKILL to each listed pid on v1
   CgroupCounters counters() const;
 
@@ -138,10 +151,8 @@ class RunCgroup {
   std::unique_ptr<MemoryController> memory_;
   std::unique_ptr<CpuController> cpu_;
   std::unique_ptr<PidsController> pids_;
-  // v2 only: where we parked ourselves to respect the no-internal-processes rule.
-  std::string v2_self_leaf_;
-  std::string v2_parent_enabled_;  // controllers we enabled in our own subtree_control
-  std::string v2_own_dir_;
+  // v2 only: controllers enabled for us in our own cgroup (we may sit in a leaf of it).
+  std::unique_ptr<V2Delegation> v2_delegation_;
 };
 
 }  // namespace bulkhead::sandbox

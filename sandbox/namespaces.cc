@@ -28,7 +28,8 @@ const std::vector<NamespaceKind>& sandbox_namespaces() {
   return kinds;
 }
 
-long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd) {
+long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd, bool* placed_in_cgroup) {
+  if (placed_in_cgroup != nullptr) *placed_in_cgroup = false;
   struct clone_args args = {};
   args.flags = flags;
   if (pidfd_out != nullptr) {
@@ -40,7 +41,15 @@ long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd) {
     args.cgroup = static_cast<uint64_t>(cgroup_fd);
   }
   args.exit_signal = SIGCHLD;
-  return ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid >= 0 || errno != ENOSYS) {
+    if (pid > 0 && placed_in_cgroup != nullptr) *placed_in_cgroup = cgroup_fd >= 0;
+    return pid;
+  }
+  // clone(2) on x86_64: flags, stack (0: the child continues on a copy of ours, as after
+  // fork), parent_tid (receives the pidfd with CLONE_PIDFD), child_tid, tls.
+  unsigned long old_flags = (args.flags & ~static_cast<unsigned long>(CLONE_INTO_CGROUP)) | SIGCHLD;
+  return ::syscall(SYS_clone, old_flags, 0L, pidfd_out, 0L, 0L);
 }
 
 int probe_namespaces(unsigned long flags, bool with_user_ns) {

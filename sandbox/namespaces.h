@@ -26,7 +26,11 @@ int probe_overlay_in_user_namespace();
 
 // Raw clone3; returns the child's pid in the parent and 0 in the child, -1 with errno.
 // `pidfd_out` receives a pidfd when non-null; `cgroup_fd` >= 0 adds CLONE_INTO_CGROUP.
-long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd);
+// Where clone3 answers ENOSYS (a seccomp filter such as Docker's default one, or a kernel
+// before 5.3), falls back to clone(2), which cannot place the child in a cgroup:
+// `placed_in_cgroup` (when non-null) says whether CLONE_INTO_CGROUP was applied.
+long clone3_process(unsigned long flags, int* pidfd_out, int cgroup_fd,
+                    bool* placed_in_cgroup = nullptr);
 
 // "SIGSEGV" for 11; "signal 99" for unknown numbers.
 std::string signal_name(int sig);

@@ -102,8 +102,9 @@ bool read_until_ready(int fd, std::string& buffer, std::vector<std::string>& war
 class ChildImpl : public Child {
  public:
   ChildImpl(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::string status_buffer,
-            std::unique_ptr<LeafCgroup> leaf, const Limits& limits)
+            std::unique_ptr<LeafCgroup> leaf, const Limits& limits, bool own_pid_ns)
       : pid_(pid),
+        own_pid_ns_(own_pid_ns),
         pidfd_(std::move(pidfd)),
         status_fd_(std::move(status_fd)),
         status_buffer_(std::move(status_buffer)),
@@ -131,6 +132,8 @@ class ChildImpl : public Child {
     // Killing the pid namespace's init makes the kernel kill everything in it; the cgroup
     // kill also covers a sandbox that had to run without a pid namespace.
     ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    // Without a pid namespace, init's session (it called setsid) is what we can still reach.
+    if (!own_pid_ns_) ::kill(-pid_, SIGKILL);
     if (leaf_) leaf_->kill_all();
   }
 
@@ -217,6 +220,7 @@ class ChildImpl : public Child {
   }
 
   pid_t pid_;
+  bool own_pid_ns_;
   UniqueFd pidfd_;
   UniqueFd status_fd_;
   std::string status_buffer_;
@@ -232,6 +236,7 @@ class SandboxImpl : public Sandbox {
   explicit SandboxImpl(SandboxOptions options) : options_(std::move(options)) {
     const Profile& profile = options_.profile;
     rootless_ = ::geteuid() != 0;
+    userns_ = rootless_;
     isolation_.user_namespace = rootless_;
     for (const auto& kind : sandbox_namespaces()) ns_flags_ |= kind.flag;
 
@@ -330,8 +335,9 @@ class SandboxImpl : public Sandbox {
     config.status_fd = status_write.get();
 
     int pidfd = -1;
-    long pid = clone3_process(ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0), &pidfd,
-                              leaf ? leaf->clone_into_fd() : -1);
+    bool placed = false;
+    long pid = clone3_process(ns_flags_ | (userns_ ? CLONE_NEWUSER : 0), &pidfd,
+                              leaf ? leaf->clone_into_fd() : -1, &placed);
     if (pid < 0 && (errno == EPERM || errno == EINVAL || errno == ENOSPC || errno == EACCES)) {
       // Only when the kernel refuses do we find out which namespace it refuses.
       drop_refused_namespaces();
@@ -340,8 +346,8 @@ class SandboxImpl : public Sandbox {
       config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
       config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
       config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
-      pid = clone3_process(ns_flags_ | (rootless_ ? CLONE_NEWUSER : 0), &pidfd,
-                           leaf ? leaf->clone_into_fd() : -1);
+      pid = clone3_process(ns_flags_ | (userns_ ? CLONE_NEWUSER : 0), &pidfd,
+                           leaf ? leaf->clone_into_fd() : -1, &placed);
     }
     if (pid < 0) throw_errno("clone3(sandbox " + spec.name + ")");
     if (pid == 0) {
@@ -360,8 +366,8 @@ class SandboxImpl : public Sandbox {
       throw UserError("sandbox " + spec.name + ": " + what);
     };
     try {
-      if (rootless_) write_identity_maps(static_cast<pid_t>(pid), ::getuid(), ::getgid());
-      if (leaf) leaf->attach(static_cast<pid_t>(pid));
+      if (userns_) write_identity_maps(static_cast<pid_t>(pid), ::getuid(), ::getgid());
+      if (leaf) leaf->attach(static_cast<pid_t>(pid), placed);
     } catch (const std::exception& e) {
       abandon(e.what());
     }
@@ -375,7 +381,7 @@ class SandboxImpl : public Sandbox {
     if (!ready) abandon("setup failed: " + error);
     return std::make_unique<ChildImpl>(static_cast<pid_t>(pid), std::move(child_pidfd),
                                        std::move(status_read), std::move(buffer), std::move(leaf),
-                                       profile.limits);
+                                       profile.limits, (ns_flags_ & CLONE_NEWPID) != 0);
   }
 
  private:
@@ -395,30 +401,36 @@ class SandboxImpl : public Sandbox {
   }
 
   // Asks the kernel namespace by namespace which one it refuses; goes on without those,
-  // saying so. Throws when rootless and no user namespace can be had at all.
+  // saying so, one sentence per namespace. Rootless without a user namespace, none of the
+  // others can be had either: each is named.
   void drop_refused_namespaces() {
-    if (rootless_) {
+    if (userns_) {
       int err = probe_namespaces(0, true);
       if (err != 0) {
-        throw UserError(std::string("cannot create a user namespace as uid ") +
-                        std::to_string(::getuid()) + " (" + std::strerror(err) +
-                        "): unprivileged user namespaces are disabled here (sysctl "
-                        "kernel.unprivileged_userns_clone, AppArmor "
-                        "kernel.apparmor_restrict_unprivileged_userns, or a container's "
-                        "seccomp profile); run as root, or allow them");
+        userns_ = false;
+        isolation_.user_namespace = false;
+        isolation_.missing.push_back(
+            std::string("user namespace: refused to uid ") + std::to_string(::getuid()) + " (" +
+            std::strerror(err) +
+            "): unprivileged user namespaces are off here (sysctl "
+            "user.max_user_namespaces or kernel.unprivileged_userns_clone, AppArmor "
+            "kernel.apparmor_restrict_unprivileged_userns, or a seccomp filter); without one "
+            "no other namespace can be created, so the sandbox runs in the host's");
       }
     }
     for (const auto& kind : sandbox_namespaces()) {
-      int err = probe_namespaces(kind.flag, rootless_);
+      if ((ns_flags_ & kind.flag) == 0) continue;
+      int err = probe_namespaces(kind.flag, userns_);
       if (err == 0) continue;
       ns_flags_ &= ~kind.flag;
-      isolation_.missing.push_back(std::string(kind.name) + " namespace: clone3 refused (" +
+      isolation_.missing.push_back(std::string(kind.name) + " namespace: refused (" +
                                    std::strerror(err) + "); " + kind.without_it);
     }
   }
 
   SandboxOptions options_;
   bool rootless_ = false;
+  bool userns_ = false;  // rootless through a user namespace (false when refused)
   unsigned long ns_flags_ = 0;
   Isolation isolation_;
   SeccompProgram seccomp_;

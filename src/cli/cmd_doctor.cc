@@ -15,6 +15,7 @@
 #include "sandbox/namespaces.h"
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
+#include "src/cli/degraded_modes.h"
 #include "src/cli/paths.h"
 #include "src/python/interpreter.h"
 
@@ -43,8 +44,10 @@ const char* controller_status(const std::optional<sandbox::ControllerHome>& home
   return home && ::access(home->own_dir.c_str(), W_OK) == 0 ? "ok" : "warn";
 }
 
-// Runs a full sandbox (default profile) with /bin/true: the end-to-end check.
-void check_sandbox(Report& report, bool verbose) {
+// Runs a full sandbox (default profile) with /bin/true: the end-to-end check. Returns the
+// isolation it got (nullopt when none could start).
+std::optional<sandbox::Isolation> check_sandbox(Report& report, bool verbose) {
+  std::optional<sandbox::Isolation> got;
   try {
     sandbox::SandboxOptions options;
     options.profile = sandbox::load_profile("default", {data_dir() + "/profiles"});
@@ -62,6 +65,7 @@ void check_sandbox(Report& report, bool verbose) {
     auto end = child->wait();
     ::close(null_fd);
     const auto& iso = box->isolation();
+    got = iso;
     report.line("ok", "cgroup mode used", iso.cgroup_mode);
     report.line(iso.memory_limit ? "ok" : "warn", "memory limit and OOM detection",
                 iso.memory_limit ? "cgroup" : "not available (RLIMIT_AS fallback)");
@@ -86,6 +90,27 @@ void check_sandbox(Report& report, bool verbose) {
     report.line("FAIL", "sandbox", e.what());
   }
   (void)verbose;
+  return got;
+}
+
+// One line per known degraded environment, then the verdict.
+void report_degraded_modes(Report& report, const std::optional<sandbox::Isolation>& isolation) {
+  auto modes = detect_degraded_modes(isolation ? &*isolation : nullptr);
+  std::string which;
+  auto line = [&](const char* tag, const char* what, const std::optional<std::string>& why,
+                  const char* fine) {
+    report.line(why ? "warn" : "ok", std::string(tag) + " " + what, why ? *why : fine);
+    if (why) which += std::string(which.empty() ? "" : ", ") + tag;
+  };
+  if (modes.seccomp_blocked) {
+    report.line("info", "(a) user namespaces", "not told apart from (b) under that filter");
+  } else {
+    line("(a)", "user namespaces", modes.userns_off, "allowed for unprivileged users");
+  }
+  line("(b)", "namespace creation", modes.seccomp_blocked, "no seccomp filter refuses it");
+  line("(c)", "cgroups", modes.no_cgroup, "writable: limits and OOM detection work");
+  report.line("info", "this machine",
+              which.empty() ? "full isolation" : "degraded: " + which + " (see above)");
 }
 
 }  // namespace
@@ -143,7 +168,10 @@ int cmd_doctor(int argc, char** argv) {
                           : std::strerror(errno));
 
   std::printf("\nsandbox (default profile)\n");
-  check_sandbox(report, verbose);
+  auto isolation = check_sandbox(report, verbose);
+
+  std::printf("\ndegraded modes\n");
+  report_degraded_modes(report, isolation);
 
   std::printf("\npython\n");
   bool found = false;

@@ -1,6 +1,5 @@
 """Shared helpers for the integration tests: where the binary is, running it, and checking
 that no cgroup outlives the run that made it."""
-import glob
 import os
 import subprocess
 import sys
@@ -20,12 +19,18 @@ def sandbox_python(code, extra=(), cwd=None, env=None, timeout=120):
     return run_exec([PYTHON, "-c", code], extra=extra, cwd=cwd, env=env, timeout=timeout)
 
 
-def bulkhead_cgroups():
-    patterns = ["/sys/fs/cgroup/*/bulkhead-*", "/sys/fs/cgroup/*/*/*/bulkhead-*",
-                "/sys/fs/cgroup/bulkhead-*", "/sys/fs/cgroup/*/*/bulkhead-*"]
-    found = set()
-    for pattern in patterns:
-        found.update(glob.glob(pattern))
+def bulkhead_cgroups(root="/sys/fs/cgroup", depth=8):
+    """Every bulkhead-* group in any hierarchy, down to `depth` levels (a delegated user
+    subtree on v2 sits five levels down)."""
+    found = []
+    base = root.rstrip("/").count("/")
+    for path, dirs, _ in os.walk(root):
+        if path.count("/") - base >= depth:
+            dirs[:] = []
+        for name in dirs:
+            if name.startswith("bulkhead-"):
+                found.append(os.path.join(path, name))
+        dirs[:] = [d for d in dirs if not d.startswith("bulkhead-")]
     return sorted(found)
 
 
