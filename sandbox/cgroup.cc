@@ -10,6 +10,7 @@
 #include <libcgroup.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -120,7 +121,13 @@ void create_v1_group(const ControllerHome& home, const char* controller, const s
   if (rc == 0) rc = cgroup_create_cgroup(group, 0);
   cgroup_free(&group);
   if (rc != 0) {
-    int err = rc == ECGOTHER ? cgroup_get_last_errno() : EPERM;
+    // libcgroup reports most refusals as "not allowed"; the parent directory tells why.
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    struct statvfs fs;
+    int err = rc == ECGOTHER ? cgroup_get_last_errno()
+              : ::statvfs(parent.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) ? EROFS
+              : ::access(parent.c_str(), W_OK) != 0                            ? errno
+                                                                               : EPERM;
     throw SysError("libcgroup: create " + dir + " (" + cgroup_strerror(rc) + ")", err);
   }
 }

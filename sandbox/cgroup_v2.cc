@@ -61,8 +61,9 @@ std::string refusal_reason(const std::string& own, int err) {
   switch (err) {
     case EBUSY: {
       size_t others = procs_of(own).size();
-      return std::to_string(others) + " other process" + (others == 1 ? "" : "es") +
-             " share our cgroup, and a cgroup with processes cannot hand controllers to "
+      return std::to_string(others) +
+             (others == 1 ? " other process shares" : " other processes share") +
+             " our cgroup, and a cgroup with processes cannot hand controllers to "
              "children (the no-internal-processes rule); run bulkhead in a cgroup of its own: "
              "systemd-run --scope -p Delegate=yes (add --user when not root), or in a "
              "container, start it as the container's only process or move the others to a leaf";

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <string>
 
 namespace bulkhead::sandbox {
 
@@ -60,6 +62,18 @@ int probe_namespaces(unsigned long flags, bool with_user_ns) {
   while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ECHILD;
+}
+
+bool under_seccomp_filter() {
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  std::string text;
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  auto at = text.find("\nSeccomp:");
+  return at != std::string::npos && std::atoi(text.c_str() + at + 9) == 2;
 }
 
 int probe_overlay_in_user_namespace() {

@@ -20,6 +20,10 @@ const std::vector<NamespaceKind>& sandbox_namespaces();
 // the errno clone3 gave.
 int probe_namespaces(unsigned long flags, bool with_user_ns);
 
+// True when this process runs under a seccomp filter (/proc/self/status "Seccomp: 2"), as
+// inside Docker: namespace creation may be refused, so it is probed before the first sandbox.
+bool under_seccomp_filter();
+
 // 0 when overlayfs can be mounted (tmpfs upper) inside a new user + mount namespace, as a
 // rootless sandbox needs for its project and HOME overlays; else the errno that refused it.
 int probe_overlay_in_user_namespace();

@@ -272,6 +272,12 @@ class SandboxImpl : public Sandbox {
           "RLIMIT_AS instead and OOM kills cannot be told apart");
     }
     isolation_.overlay = profile.mounts.overlay_home || profile.mounts.overlay_project;
+    // Where namespaces are likely refused (a seccomp filter on us, as in Docker; rootless
+    // without user namespaces), find out now, so the run's header names what is missing.
+    // Elsewhere the first clone3 is the probe.
+    if (under_seccomp_filter() || (userns_ && probe_namespaces(0, true) != 0)) {
+      drop_refused_namespaces();
+    }
     refuse_if_degraded();
   }
 

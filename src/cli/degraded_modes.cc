@@ -58,13 +58,6 @@ std::string sysctl_notes() {
   return notes;
 }
 
-// The "Seccomp:" field of /proc/self/status: 0 none, 1 strict, 2 filter.
-int own_seccomp_mode() {
-  auto status = try_read_file("/proc/self/status").value_or("");
-  auto at = status.find("\nSeccomp:");
-  return at == std::string::npos ? 0 : std::atoi(status.c_str() + at + 9);
-}
-
 }  // namespace
 
 DegradedModes detect_degraded_modes(const sandbox::Isolation* isolation) {
@@ -80,8 +73,7 @@ DegradedModes detect_degraded_modes(const sandbox::Isolation* isolation) {
     if (first_errno.empty()) first_errno = std::strerror(err);
   }
   const bool clone3_missing = ::syscall(SYS_clone3, nullptr, 0) < 0 && errno == ENOSYS;
-  const int seccomp = own_seccomp_mode();
-  if (seccomp == 2 && (refused > 0 || clone3_missing) &&
+  if (sandbox::under_seccomp_filter() && (refused > 0 || clone3_missing) &&
       (!rootless || sandbox::probe_namespaces(0, true) == 0 || refused > 0)) {
     modes.seccomp_blocked = fmt::format(
         "a seccomp filter on bulkhead itself refuses {} of 6 namespaces ({}){}; as under "
