@@ -5,9 +5,11 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libseccomp-dev libcap-dev libcgroup-dev nlohmann-json3-dev libcli11-dev \
   libtomlplusplus-dev libfmt-dev libpugixml-dev libgtest-dev libgmock-dev \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
-  iproute2 util-linux procps bubblewrap hyperfine libpython3.11-testsuite
+  iproute2 util-linux procps bubblewrap hyperfine \
+  qemu-system-x86 linux-image-amd64 busybox-static cpio kmod mmdebstrap \
+  libpython3.11-testsuite
 
-.PHONY: all configure build binary test deps demo bench format format-check clean
+.PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench format format-check clean
 
 all: build
 
@@ -27,6 +29,21 @@ binary: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# A qemu VM (TCG) booting Debian's kernel on a pure cgroup v2 hierarchy runs the sandbox,
+# fault and degraded-mode tests as root and as a delegated user (tests/vm/, docs/portability.md).
+test-cgroup2: build
+	tests/vm/run-vm.sh $(BUILD)
+
+# A minimal Debian root with python3 and pytest for `--image dir:PATH` (images/README.md).
+IMAGE ?= $(BUILD)/images/debian-bookworm
+image:
+	test -d $(IMAGE) || images/build-debian.sh $(IMAGE)
+
+test-image: build image
+	cd $(BUILD) && BULKHEAD=$(abspath $(BUILD))/bin/bulkhead BULKHEAD_IMAGE=$(abspath $(IMAGE)) \
+	  BULKHEAD_SOURCE_DIR=$(CURDIR) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -v \
+	  -p no:cacheprovider -p no:randomly $(CURDIR)/tests/images/test_image.py
 
 deps:
 	apt-get update -q

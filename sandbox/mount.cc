@@ -198,6 +198,18 @@ void mount_overlay(const MountRecord& record, int index, const MountContext& con
                      std::strerror(err) + "); it is read-only instead, writes there fail");
 }
 
+// An image directory as the new root: an overlay (writes to a staging dir) so that mount
+// points for the project, $HOME and the visible paths can be created in it.
+void mount_image_root(const std::string& image) {
+  std::string lower = std::string(kOldRoot) + image;
+  if (!is_dir(lower)) throw SysError("image " + image, ENOTDIR);
+  make_dirs("/overlay/root/upper");
+  make_dirs("/overlay/root/work");
+  do_mount("overlay", kNewRoot, "overlay", MS_NOSUID,
+           "lowerdir=" + escape_overlay_path(lower) +
+               ",upperdir=/overlay/root/upper,workdir=/overlay/root/work");
+}
+
 }  // namespace
 
 std::string escape_overlay_path(const std::string& path) {
@@ -255,7 +267,8 @@ std::optional<uint64_t> tmpfs_size_for(const MountPolicy& policy,
 
 std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const MountInputs& inputs) {
   std::vector<MountRecord> plan;
-  plan.push_back({MountKind::HostRootReadOnly, "/", "/", true, std::nullopt, false});
+  const std::string root = inputs.image_root.empty() ? "/" : inputs.image_root;
+  plan.push_back({MountKind::HostRootReadOnly, "/", root, true, std::nullopt, false});
   plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt, false});
   plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt, false});
   const auto tmpfs_size = tmpfs_size_for(policy, inputs.memory_limit);
@@ -270,6 +283,10 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
   std::vector<std::string> hiding = policy.tmpfs;
   hiding.insert(hiding.end(), inputs.bridges.begin(), inputs.bridges.end());
   for (const auto& path : inputs.visible_paths) {
+    if (!inputs.image_root.empty()) {
+      plan.push_back({MountKind::Bind, path, path, true, std::nullopt, true});
+      continue;
+    }
     for (const auto& dir : hiding) {
       if (!is_under(path, dir)) continue;
       plan.push_back({MountKind::Bind, path, path, true, std::nullopt, true});
@@ -312,10 +329,16 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
                                           : "";
   std::set<std::string> tmpfs_done;  // resolved targets: /var/run is often /run
   int overlay_index = 0;
+  bool image_root = false;
   for (const auto& record : plan) {
     switch (record.kind) {
       case MountKind::HostRootReadOnly:
-        bind(std::string(kOldRoot) + record.source, kNewRoot, true, true);
+        if (record.source == "/") {
+          bind(std::string(kOldRoot) + record.source, kNewRoot, true, true);
+        } else {
+          mount_image_root(record.source);
+          image_root = true;
+        }
         break;
       case MountKind::Dev:
         mount_dev(prepare_target(record.target, true));
@@ -366,6 +389,9 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
         break;
     }
   }
+
+  // An image's root was writable only so mount points could be made in it.
+  if (image_root) remount_read_only(kNewRoot, false);
 
   // Make /newroot the root: stack it over the staging root, then detach the staging root
   // (and the host tree under it). Overlays keep their upper dirs alive by reference.

@@ -12,7 +12,8 @@
 namespace bulkhead::sandbox {
 
 enum class MountKind {
-  HostRootReadOnly,  // the host's / bound recursively, read-only, nosuid (the `host` image)
+  HostRootReadOnly,  // the host's / bound recursively, read-only, nosuid (the `host` image),
+                     // or an image directory (source) as an overlay made read-only at the end
   Dev,               // minimal /dev: tmpfs, null zero full random urandom tty, devpts, fd links
   Proc,              // a fresh procfs for the new pid namespace; /proc/sys read-only
   Tmpfs,             // private tmpfs
@@ -50,6 +51,9 @@ struct MountInputs {
   std::vector<std::string> host_sockets;  // pathname sockets of the host, to mask
   bool idmap = false;                     // project, HOME and binds as idmapped views
   std::vector<std::string> bridges;       // unsearchable ancestors (sandbox/bridges.h)
+  // "" : the host's /. Else a host directory used as the sandbox's / (see SandboxOptions);
+  // the visible paths are then always bound in, since the image does not have them.
+  std::string image_root;
 };
 
 // size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's

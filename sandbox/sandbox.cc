@@ -309,6 +309,7 @@ class SandboxImpl : public Sandbox {
     inputs.idmap = identity_.idmap_userns_fd() >= 0;
     inputs.bridges = plan_bridges(needed_paths(config.cwd, inputs),
                                   covered_paths(profile.mounts, inputs), identity_.searcher());
+    inputs.image_root = options_.image_root;
     config.mounts = build_mount_plan(profile.mounts, inputs);
     config.mount_context.idmap_userns_fd = identity_.idmap_userns_fd();
     config.mount_context.owner = identity_.sandbox_owner();

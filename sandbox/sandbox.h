@@ -32,6 +32,10 @@ struct SandboxOptions {
   std::string run_id;              // names the run's cgroup: bulkhead-<run_id>
   bool require_isolation = false;  // throw instead of degrading
   bool use_cgroups = true;
+  // "" : the sandbox's / is the host's (read-only). Else a directory tree (an image built by
+  // images/, e.g. a Debian root with python3 and pytest) used as / instead, read-only; the
+  // project dir, $HOME and the visible paths still come from the host.
+  std::string image_root;
 };
 
 struct SpawnSpec {

@@ -17,6 +17,7 @@
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
 #include "src/cli/limits_cli.h"
+#include "src/cli/option_values.h"
 #include "src/cli/paths.h"
 
 extern char** environ;
@@ -83,6 +84,9 @@ int cmd_exec(int argc, char** argv) {
   add_limit_options(app, limits);
   app.add_option("--name", name, "Sandbox name: its hostname and cgroup")->capture_default_str();
   app.add_flag("--no-cgroups", no_cgroups, "Do not use cgroups (rlimits only)");
+  std::string image;
+  app.add_option("--image", image,
+                 "dir:PATH: use this root filesystem as / instead of the host's (see images/)");
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when any isolation is unavailable");
   app.add_flag("-q,--quiet", quiet, "Do not print what could not be isolated");
@@ -104,6 +108,13 @@ int cmd_exec(int argc, char** argv) {
     apply_limit_options(limits, options.profile.limits);
     options.run_id = make_run_id();
     options.use_cgroups = !no_cgroups;
+    if (!image.empty()) {
+      try {
+        options.image_root = parse_image(image);
+      } catch (const UserError& e) {
+        throw UserError(std::string("--image: ") + e.what());
+      }
+    }
     options.require_isolation = require_isolation || options.profile.require_isolation;
 
     // Our own signals arrive through a signalfd and are forwarded to the sandbox, the

@@ -225,7 +225,9 @@ int run(int argc, char** argv) {
   if (shard.bazel) bazel.emplace(*shard.bazel);
   const DurationSource durations = load_test_durations(options.durations_path);
   RunPlanner planner(shard, options.dist, durations, durations);
-  const PythonInfo python = find_python(options.python);
+  const PythonInfo python = options.image.empty()
+                                ? find_python(options.python)
+                                : find_python_in_image(options.image, options.python);
   sandbox::Profile profile = sandbox::load_profile(options.profile, {profiles_dir()});
   sandbox::Limits& limits = profile.limits;
   if (options.memory_bytes) limits.memory_bytes = options.memory_bytes;
@@ -242,6 +244,7 @@ int run(int argc, char** argv) {
   sandbox_options.profile = profile;
   sandbox_options.run_id = run_id;
   sandbox_options.require_isolation = options.require_isolation || profile.require_isolation;
+  sandbox_options.image_root = options.image;
   auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
 
   const int workers = options.workers.value_or(auto_worker_count());
@@ -270,8 +273,11 @@ int run(int argc, char** argv) {
   launch.project_dir = project_root(cwd);
   // What the worker imports must stay visible even where a private tmpfs covers it (a venv
   // or a bulkhead build under /tmp).
-  launch.visible_paths = python.path_dirs;
-  launch.visible_paths.push_back(python.prefix);
+  // On an image, the interpreter is the image's own: only the plugin is brought in.
+  if (options.image.empty()) {
+    launch.visible_paths = python.path_dirs;
+    launch.visible_paths.push_back(python.prefix);
+  }
   launch.visible_paths.push_back(worker_plugin_dir());
   launch.run_id = run_id;
   const RunDir run_dir(run_id, options.keep_logs || keep_logs_from_env(),

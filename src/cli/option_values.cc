@@ -1,6 +1,8 @@
 // Option values as text: counts, positive numbers, durations, sizes (see option_values.h).
 #include "src/cli/option_values.h"
 
+#include <filesystem>
+
 #include "sandbox/error.h"
 #include "sandbox/profile.h"
 
@@ -46,6 +48,24 @@ uint64_t parse_size(const std::string& text) {
   auto value = sandbox::parse_size(text);
   if (!value) throw UserError("expected a size like 512M or 1G, got '" + text + "'");
   return *value;
+}
+
+std::string parse_image(const std::string& text) {
+  if (text.rfind("dir:", 0) != 0 || text.size() == 4) {
+    throw UserError(
+        "expected dir:PATH (a directory holding a root filesystem, see images/), got '" + text +
+        "'");
+  }
+  std::error_code ec;
+  auto path = std::filesystem::absolute(text.substr(4), ec).lexically_normal().string();
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (ec || !std::filesystem::is_directory(path, ec)) {
+    throw UserError("'" + path + "' is not a directory");
+  }
+  if (!std::filesystem::is_directory(path + "/usr", ec)) {
+    throw UserError("'" + path + "' has no usr/: not a root filesystem (build one with images/)");
+  }
+  return path;
 }
 
 }  // namespace bulkhead

@@ -60,6 +60,7 @@ const std::map<std::string, Setter>& setters() {
       {"junitxml", [](RunOptions& o, const std::string& v) { o.junitxml = v; }},
       {"json", [](RunOptions& o, const std::string& v) { o.json_path = v; }},
       {"python", [](RunOptions& o, const std::string& v) { o.python = v; }},
+      {"image", [](RunOptions& o, const std::string& v) { o.image = parse_image(v); }},
       {"max_worker_restart",
        [](RunOptions& o, const std::string& v) {
          o.max_worker_restart = static_cast<int>(parse_count(v, "a count"));
@@ -185,6 +186,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--junitxml,--junit-xml", "junitxml", "Write a merged JUnit XML report");
   add("--json", "json", "Write a JSON report");
   add("--python", "python", "Python interpreter with pytest (default: first on PATH with it)");
+  add("--image", "image",
+      "dir:PATH: run the workers on this root filesystem instead of the host's (see images/); "
+      "--python is then a path inside it (default /usr/bin/python3)");
   add("--max-worker-restart", "max_worker_restart",
       "Replacements for workers that died with no test to blame, or in a run of crashing "
       "tests with none finishing (default 4 x workers); one that died in a test is always "

@@ -24,6 +24,7 @@ struct RunOptions {
   std::string junitxml;
   std::string json_path;
   std::string python;
+  std::string image;                      // --image dir:PATH: PATH (absolute); "" = the host's tree
   std::optional<int> max_worker_restart;  // nullopt: 4 x workers, as pytest-xdist
   bool require_isolation = false;
   bool keep_logs = false;      // --keep-logs: keep the worker logs dir after the run

@@ -196,10 +196,37 @@ std::vector<std::string> python_candidates() {
   return out;
 }
 
+namespace {
+
+std::optional<PythonInfo> read_probe(const std::string& path,
+                                     const std::optional<std::string>& output);
+
+}  // namespace
+
 std::optional<PythonInfo> probe_python(const std::string& path) {
   // Not isolated (-I): the workers see PYTHONPATH and the user site, so the probe must too.
   const std::string runnable = resolve_pyenv_shim(path).value_or(path);
-  auto output = run_capture({runnable, "-c", kProbeScript});
+  return read_probe(path, run_capture({runnable, "-c", kProbeScript}));
+}
+
+PythonInfo find_python_in_image(const std::string& image, const std::string& requested) {
+  // The probe runs where the workers will: in a sandbox on the image (bulkhead exec).
+  const std::string path = requested.empty() ? "/usr/bin/python3" : requested;
+  auto info =
+      read_probe(path, run_capture({"/proc/self/exe", "exec", "-q", "--no-cgroups", "--image",
+                                    "dir:" + image, "--", path, "-c", kProbeScript}));
+  if (!info) throw UserError("--image dir:" + image + ": " + path + " does not run in the image");
+  if (!info->has_pytest()) {
+    throw UserError("--image dir:" + image + ": " + path + " (Python " + info->version +
+                    ") has no pytest in the image (images/README.md builds one that has)");
+  }
+  return *info;
+}
+
+namespace {
+
+std::optional<PythonInfo> read_probe(const std::string& path,
+                                     const std::optional<std::string>& output) {
   if (!output) return std::nullopt;
   auto facts = nlohmann::json::parse(*output, nullptr, false);
   if (facts.is_discarded() || !facts.is_object()) return std::nullopt;
@@ -218,6 +245,8 @@ std::optional<PythonInfo> probe_python(const std::string& path) {
   }
   return info;
 }
+
+}  // namespace
 
 PythonInfo find_python(const std::string& requested) {
   std::vector<std::string> candidates =

@@ -28,6 +28,9 @@ std::optional<PythonInfo> probe_python(const std::string& path);
 
 // `requested` (from --python) when given, else the first candidate that imports pytest.
 // Throws UserError naming what was tried and why each failed.
+// The interpreter at `requested` (default /usr/bin/python3) inside the root filesystem
+// `image`, probed in a sandbox on that image. Throws UserError when it has no pytest.
+PythonInfo find_python_in_image(const std::string& image, const std::string& requested);
 PythonInfo find_python(const std::string& requested);
 
 }  // namespace bulkhead

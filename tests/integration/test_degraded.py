@@ -52,7 +52,7 @@ def run(command, cwd="/", timeout=120):
 
 
 def doctor_lines(prefix=()):
-    result = run([*prefix, REAL_BULKHEAD, "doctor"])
+    result = run([*prefix, BULKHEAD, "doctor"])
     return result, [line.strip() for line in result.stdout.splitlines()]
 
 

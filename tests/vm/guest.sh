@@ -5,7 +5,7 @@
 # directory, cgroup.procs, cgroup.subtree_control, cgroup.threads), and runs the phases:
 #   root      integration + VM tests as root, each bulkhead in a scope of its own
 #   user      the same as uid 65534 inside the delegated subtree
-#   nouserns  user.max_user_namespaces=0: the degraded rootless run
+#   nouserns  user.max_user_namespaces=0: the degraded rootless runs
 # Each phase writes <phase>.xml (JUnit) to /run/results; "done" lists phases and exit codes.
 SOURCE=$1
 BUILD=$2
@@ -76,13 +76,23 @@ stage2() {
     echo "debug $?" >"$RESULTS/done"
     return
   fi
+  # The sandbox and fault tests, the degraded modes, a small `bulkhead run` fault suite and
+  # the VM's own v2 tests, each bulkhead run in a scope of its own (see tests/vm/scope).
   if wanted root; then
     run_phase root 0 $CG/system.slice/harness.service $CG/system.slice/bulkhead-tests \
-      $integration/test_sandbox.py $SOURCE/tests/vm
+      $integration/test_sandbox.py $integration/test_degraded.py \
+      $integration/test_run_faults.py $SOURCE/tests/vm
   fi
   if wanted user; then
     run_phase user 65534 "$USER_SERVICE/harness.scope" "$USER_SERVICE/app.slice" \
-      $integration/test_sandbox.py $SOURCE/tests/vm
+      $integration/test_sandbox.py $integration/test_run_faults.py $SOURCE/tests/vm
+  fi
+  # Last, since it cannot be undone: unprivileged user namespaces off, degraded runs as uid
+  # 65534 started by root (tests/integration/test_degraded.py, the (a) tests).
+  if wanted nouserns; then
+    sysctl -q -w user.max_user_namespaces=0 || return 1
+    run_phase nouserns 0 $CG/system.slice/harness.service $CG/system.slice/bulkhead-tests \
+      $integration/test_degraded.py -k userns_off
   fi
   mv "$RESULTS/done.tmp" "$RESULTS/done"
 }
