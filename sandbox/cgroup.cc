@@ -145,16 +145,6 @@ void create_v2_group(const std::string& dir, const std::vector<CgroupSetting>& s
   }
 }
 
-std::vector<pid_t> list_pids(const std::string& dir) {
-  std::vector<pid_t> pids;
-  auto text = try_read_file(dir + "/cgroup.procs");
-  if (!text) return pids;
-  std::istringstream in(*text);
-  pid_t pid;
-  while (in >> pid) pids.push_back(pid);
-  return pids;
-}
-
 // rmdir, retrying briefly while killed processes finish exiting.
 // The pause starts short: the usual wait is for a killed process's exit to finish (~100 us).
 bool remove_group_dir(const std::string& dir) {
@@ -163,7 +153,7 @@ bool remove_group_dir(const std::string& dir) {
   for (;;) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
     if (errno != EBUSY || std::chrono::steady_clock::now() > give_up) return false;
-    for (pid_t pid : list_pids(dir)) ::kill(pid, SIGKILL);
+    for (pid_t pid : cgroup_pids(dir)) ::kill(pid, SIGKILL);
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(5000));
   }
@@ -224,7 +214,7 @@ void LeafCgroup::kill_all() const {
     if (dir.version == CgroupVersion::V2) {
       kill_v2_group(dir.path);
     } else {
-      for (pid_t pid : list_pids(dir.path)) ::kill(pid, SIGKILL);
+      for (pid_t pid : cgroup_pids(dir.path)) ::kill(pid, SIGKILL);
     }
   }
 }

@@ -18,16 +18,6 @@
 namespace bulkhead::sandbox {
 namespace {
 
-std::vector<pid_t> procs_of(const std::string& dir) {
-  std::vector<pid_t> pids;
-  auto text = try_read_file(dir + "/cgroup.procs");
-  if (!text) return pids;
-  std::istringstream in(*text);
-  pid_t pid;
-  while (in >> pid) pids.push_back(pid);
-  return pids;
-}
-
 std::vector<std::string> child_groups(const std::string& dir) {
   std::vector<std::string> children;
   if (DIR* d = ::opendir(dir.c_str())) {
@@ -44,7 +34,7 @@ std::vector<std::string> child_groups(const std::string& dir) {
 // Processes in `dir` and below.
 size_t kill_listed(const std::string& dir) {
   size_t found = 0;
-  for (pid_t pid : procs_of(dir)) {
+  for (pid_t pid : cgroup_pids(dir)) {
     ::kill(pid, SIGKILL);
     ++found;
   }
@@ -60,7 +50,7 @@ bool populated(const std::string& dir) {
 std::string refusal_reason(const std::string& own, int err) {
   switch (err) {
     case EBUSY: {
-      size_t others = procs_of(own).size();
+      size_t others = cgroup_pids(own).size();
       return std::to_string(others) +
              (others == 1 ? " other process shares" : " other processes share") +
              " our cgroup, and a cgroup with processes cannot hand controllers to "
@@ -82,6 +72,16 @@ std::string refusal_reason(const std::string& own, int err) {
 }
 
 }  // namespace
+
+std::vector<pid_t> cgroup_pids(const std::string& dir) {
+  std::vector<pid_t> pids;
+  auto text = try_read_file(dir + "/cgroup.procs");
+  if (!text) return pids;
+  std::istringstream in(*text);
+  pid_t pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
 
 std::unique_ptr<V2Delegation> V2Delegation::enable(const std::string& own_dir,
                                                    const std::set<std::string>& wanted,

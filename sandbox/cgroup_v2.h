@@ -3,6 +3,8 @@
 // kernels with and without cgroup.kill.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <set>
 #include <string>
@@ -32,6 +34,9 @@ class V2Delegation {
   std::string self_leaf_;  // empty: we stayed where we were
   std::string enabled_;    // "+memory +pids " we added; removed again at the end
 };
+
+// The pids listed in `dir`/cgroup.procs (v1 or v2); empty when unreadable.
+std::vector<pid_t> cgroup_pids(const std::string& dir);
 
 // Kills every process in the v2 group `dir` and its descendants: one write to cgroup.kill
 // (Linux 5.14+), else freeze_and_kill.
