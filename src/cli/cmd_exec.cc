@@ -47,9 +47,11 @@ int report_end(const sandbox::ExitInfo& info, bool timed_out, double timeout_s) 
     return kExitTimeout;
   }
   if (info.oom_killed) {
-    std::fprintf(stderr, "bulkhead: OOM: memory limit %s reached (peak %s); killed by the kernel\n",
-                 human_bytes(info.memory_limit_bytes).c_str(),
-                 human_bytes(info.memory_peak_bytes).c_str());
+    // memory.peak needs Linux 5.19 on v2: before, the peak is not known.
+    std::string peak = info.memory_peak_bytes ? "peak " + human_bytes(info.memory_peak_bytes)
+                                              : "peak not reported by this kernel";
+    std::fprintf(stderr, "bulkhead: OOM: memory limit %s reached (%s); killed by the kernel\n",
+                 human_bytes(info.memory_limit_bytes).c_str(), peak.c_str());
     return kExitOom;
   }
   bool failed = info.signaled || (info.exited && info.exit_code != 0);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "sandbox/error.h"
+#include "src/cli/option_values.h"
 #include "src/cli/run_options.h"
 
 namespace bulkhead {
@@ -159,6 +160,33 @@ TEST(InspectPytestArgs, VerbosityCaptureAndRandomly) {
   EXPECT_TRUE(inspect_pytest_args({"--capture=no"}).capture_disabled);
   EXPECT_TRUE(inspect_pytest_args({"-p", "no:randomly"}).randomly_disabled);
   EXPECT_TRUE(inspect_pytest_args({"--randomly-seed=3"}).has_randomly_seed);
+}
+
+}  // namespace
+}  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+TEST(ImageOption, DirPathIsAnAbsoluteRootFilesystem) {
+  char tmpl[] = "/tmp/bulkhead-image-XXXXXX";
+  std::filesystem::path root = ::mkdtemp(tmpl);
+  auto message = [](const std::string& value) {
+    try {
+      parse_image(value);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("docker:debian").find("expected dir:PATH"), std::string::npos);
+  EXPECT_NE(message("dir:").find("expected dir:PATH"), std::string::npos);
+  EXPECT_NE(message("dir:" + root.string() + "/missing").find("is not a directory"),
+            std::string::npos);
+  EXPECT_NE(message("dir:" + root.string()).find("has no usr/"), std::string::npos);
+  std::filesystem::create_directory(root / "usr");
+  EXPECT_EQ(parse_image("dir:" + root.string() + "/"), root.string());
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
