@@ -20,9 +20,15 @@ KERNEL=$(ls -1v /boot/vmlinuz-*-amd64 2>/dev/null | tail -n 1)
 [ -n "$KERNEL" ] || die "no /boot/vmlinuz-*-amd64 (make deps: linux-image-amd64)"
 KVER=${KERNEL#/boot/vmlinuz-}
 [ -d "/lib/modules/$KVER" ] || die "/lib/modules/$KVER missing"
-case "$SOURCE$BUILD" in
-  /tmp/* | /run/* | /root/* | /home/*) die "the checkout must not be under /tmp, /run, /root or /home (the guest mounts tmpfs there)" ;;
-esac
+# The guest puts tmpfs on these; a checkout or build dir below one is carried over (stage 1).
+keep=""
+for dir in "$SOURCE" "$BUILD"; do
+  case "$dir" in
+    "$SOURCE"/*) ;;  # a build dir inside the checkout comes with it
+    /tmp/* | /var/tmp/* | /run/* | /root/* | /home/*) keep="$keep $dir" ;;
+  esac
+done
+case "$SOURCE$BUILD" in *" "*) die "paths with spaces are not supported: $SOURCE $BUILD" ;; esac
 
 WORK=$(mktemp -d /var/tmp/bulkhead-vm.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -46,7 +52,7 @@ done | awk '!seen[$0]++' | while read -r path; do
   esac
   echo "$name" >>"$INITRAMFS/modules/order"
 done
-sed -e "s|@STAGE2@|$SOURCE/tests/vm/guest.sh|" -e "s|@SOURCE@|$SOURCE $BUILD|" \
+sed -e "s|@STAGE2@|$SOURCE/tests/vm/guest.sh|" -e "s|@SOURCE@|$SOURCE $BUILD|" -e "s|@KEEP@|$keep|g" \
   "$SOURCE/tests/vm/initramfs-init.sh" >"$INITRAMFS/init"
 chmod 755 "$INITRAMFS/init"
 (cd "$INITRAMFS" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initramfs.gz"
