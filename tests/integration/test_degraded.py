@@ -108,6 +108,15 @@ def test_seccomp_blocked_run_passes_suite_and_names_what_is_missing(tmp_path):
     assert refused_namespaces(missing) == sorted(NAMESPACES), result.stdout[:3000]
 
 
+def test_seccomp_blocked_run_refuses_with_require_isolation(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x(): pass\n")
+    result = run_bulkhead("-n", "1", "--require-isolation", cwd=tmp_path, preexec=[SECCOMP])
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "bulkhead run: isolation required but not available:" in result.stderr
+    listed = [line.strip()[2:] for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert refused_namespaces(listed) == sorted(NAMESPACES), result.stderr
+
+
 def test_seccomp_blocked_doctor_says_b():
     result, lines = doctor_lines([SECCOMP])
     assert any(line.startswith("[warn] (b) namespace creation: a seccomp filter on bulkhead "
