@@ -179,7 +179,8 @@ def test_inside_a_container_cgroup_namespace(fresh_cgroup, remount):
     # Docker-like: bulkhead is the only process of the container's cgroup, seen as "/" through
     # a cgroup namespace; with its own cgroupfs mount (mountinfo root "/") or the host's
     # (mountinfo root "/..": our directory is found by our pid).
-    mount = "mount -t cgroup2 container-cgroup /sys/fs/cgroup && " if remount else ""
+    mount = ("umount -l /sys/fs/cgroup && mount -t cgroup2 container-cgroup /sys/fs/cgroup && "
+             if remount else "")
     inner = f'{mount}exec "{REAL}" exec --memory 64M -- "{PYTHON}" -c "$0"'
     result = run(["sh", "-c", f'echo $$ > "{fresh_cgroup}/cgroup.procs" || exit 90; '
                               f"exec unshare --cgroup --mount sh -c '{inner}' \"$0\"", HOG])
