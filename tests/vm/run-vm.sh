@@ -9,7 +9,7 @@
 set -euo pipefail
 SOURCE=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SOURCE/build}" && pwd)
-TIMEOUT_S=${BULKHEAD_VM_TIMEOUT:-1500}
+TIMEOUT_S=${BULKHEAD_VM_TIMEOUT:-1800}
 
 die() { echo "test-cgroup2: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (qemu shares / read-only with the guest)"
@@ -72,7 +72,7 @@ qemu_status=${PIPESTATUS[0]}
 set -e
 elapsed=$(($(date +%s) - started))
 echo "== test-cgroup2: VM ran ${elapsed}s (qemu status $qemu_status)"
-if [ "$qemu_status" -eq 124 ] || [ "$qemu_status" -eq 137 ]; then
+if [ "$qemu_status" -eq 124 ] || [ "$qemu_status" -eq 137 ] || [ "$elapsed" -ge "$TIMEOUT_S" ]; then
   die "the VM did not finish within ${TIMEOUT_S}s"
 fi
 [ -f "$RESULTS/done" ] || die "the VM stopped before stage 2 finished (see the console above)"
