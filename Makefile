@@ -7,7 +7,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
   iproute2 util-linux procps bubblewrap hyperfine \
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod mmdebstrap \
-  libpython3.11-testsuite
+  libpython3.11-testsuite git
 
 .PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench format format-check clean
 

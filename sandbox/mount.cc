@@ -301,6 +301,9 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
   overlay_or_bind(inputs.home, policy.overlay_home);
   if (inputs.project_dir != inputs.home)
     overlay_or_bind(inputs.project_dir, policy.overlay_project);
+  for (const auto& path : inputs.git_dirs) {
+    plan.push_back({MountKind::Bind, path, path, true, std::nullopt, true, inputs.idmap});
+  }
   add_masks(plan, policy, inputs);
   for (const auto& b : policy.binds) {
     plan.push_back({MountKind::Bind, b.target.empty() ? b.source : b.target, b.source, b.read_only,

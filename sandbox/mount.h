@@ -54,6 +54,7 @@ struct MountInputs {
   // "" : the host's /. Else a host directory used as the sandbox's / (see SandboxOptions);
   // the visible paths are then always bound in, since the image does not have them.
   std::string image_root;
+  std::vector<std::string> git_dirs;  // the project's git dirs elsewhere (project_repo.h)
 };
 
 // size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's

@@ -25,6 +25,7 @@
 #include "sandbox/mask.h"
 #include "sandbox/mount.h"
 #include "sandbox/namespaces.h"
+#include "sandbox/project_repo.h"
 #include "sandbox/rlimits.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/user.h"
@@ -300,6 +301,10 @@ class SandboxImpl : public Sandbox {
     MountInputs inputs;
     inputs.home = env_value(spec.env, "HOME");
     inputs.project_dir = spec.project_dir.empty() ? config.cwd : spec.project_dir;
+    // A project inside a git checkout: the checkout is the overlay, so git works from it.
+    ProjectRepository repository = find_project_repository(inputs.project_dir);
+    if (!repository.root.empty()) inputs.project_dir = repository.root;
+    inputs.git_dirs = repository.git_dirs;
     inputs.visible_paths = spec.visible_paths;
     if (std::string home = command_home(spec.argv.front()); !home.empty() && home != "/") {
       inputs.visible_paths.push_back(home);

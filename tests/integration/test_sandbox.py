@@ -385,3 +385,25 @@ def test_sigterm_to_bulkhead_is_forwarded_to_the_command(tmp_path):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "SG: killed by SIGTERM" in err
+
+
+def test_git_works_from_a_project_subdirectory_and_a_worktree(tmp_path):
+    # git walks up to the checkout's root and refuses directories the user does not own: the
+    # checkout (not just pytest's rootdir) is the overlay, and a worktree's repository is shown
+    # with its owner.
+    def git(*args, cwd):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
+                       check=True, capture_output=True, timeout=60)
+    repo = tmp_path / "repo"
+    (repo / "python").mkdir(parents=True)
+    git("init", "-q", cwd=repo)
+    (repo / "python" / "a.txt").write_text("a")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "first", cwd=repo)
+    git("worktree", "add", "-q", str(tmp_path / "wt"), cwd=repo)
+    for cwd in (repo / "python", tmp_path / "wt" / "python"):
+        result = run_exec(["sh", "-c", "echo b > b.txt && git status --short && git log --format=%s"],
+                          cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["??", "b.txt", "first"], result.stdout
+        assert not (cwd / "b.txt").exists()

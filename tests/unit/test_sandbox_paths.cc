@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "sandbox/identity.h"
 #include "sandbox/mask.h"
 #include "sandbox/mount.h"
+#include "sandbox/project_repo.h"
 
 namespace bulkhead::sandbox {
 namespace {
@@ -89,6 +91,23 @@ TEST_F(TreeTest, BridgesAtTheOutermostUnsearchableAncestor) {
   EXPECT_TRUE(plan_bridges({root_ + "/srv/covered"}, {}, stranger).empty());
   EXPECT_TRUE(is_within("/a/b", "/a") && is_within("/a", "/a") && is_within("/x", "/"));
   EXPECT_FALSE(is_within("/ab", "/a"));
+}
+
+TEST_F(TreeTest, ProjectRepositoryRootAndGitDirsElsewhere) {
+  fs::create_directories(root_ + "/repo/.git");
+  fs::create_directories(root_ + "/repo/python/pkg");
+  EXPECT_EQ(find_project_repository(root_ + "/repo/python/pkg").root, root_ + "/repo");
+  EXPECT_TRUE(find_project_repository(root_ + "/repo").git_dirs.empty());
+  EXPECT_EQ(find_project_repository(root_).root, "");  // no .git above the temp dir
+  // A worktree: .git is a file naming its gitdir, whose commondir is the main repository.
+  fs::create_directories(root_ + "/repo/.git/worktrees/wt");
+  std::ofstream(root_ + "/repo/.git/worktrees/wt/commondir") << "../..\n";
+  fs::create_directories(root_ + "/wt/sub");
+  std::ofstream(root_ + "/wt/.git") << "gitdir: " << root_ << "/repo/.git/worktrees/wt\n";
+  const ProjectRepository worktree = find_project_repository(root_ + "/wt/sub");
+  EXPECT_EQ(worktree.root, root_ + "/wt");
+  // The gitdir lies inside the common dir: one view covers both.
+  EXPECT_EQ(worktree.git_dirs, (std::vector<std::string>{root_ + "/repo/.git"}));
 }
 
 TEST(MountPlan, MasksSocketsSizesAndIdmap) {
