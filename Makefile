@@ -58,7 +58,7 @@ bench: binary
 	$(BUILD)/bin/sandbox_batch $(BUILD)/share/bulkhead/profiles
 	bench/run_compare $(BUILD)/bin/bulkhead
 
-FORMATTED = sandbox/*.cc sandbox/*.h src/*/*.cc src/*/*.h tests/unit/*.cc tests/helpers/*.cc
+FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h tests/unit/*.cc tests/helpers/*.cc
 
 format:
 	clang-format -i $(FORMATTED)

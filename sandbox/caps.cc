@@ -66,4 +66,81 @@ void drop_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) 
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
 }
 
+const std::vector<cap_value_t>& forking_capabilities() {
+  static const std::vector<cap_value_t> caps = {CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETPCAP};
+  return caps;
+}
+
+void raise_permitted() {
+  std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> caps(cap_get_proc(), cap_free);
+  if (!caps) throw_errno("cap_get_proc");
+  for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+    cap_flag_value_t permitted = CAP_CLEAR;
+    if (cap_get_flag(caps.get(), cap, CAP_PERMITTED, &permitted) == 0 && permitted == CAP_SET &&
+        cap_set_flag(caps.get(), CAP_EFFECTIVE, 1, &cap, CAP_SET) != 0) {
+      throw_errno("cap_set_flag");
+    }
+  }
+  if (cap_set_proc(caps.get()) != 0) throw_errno("cap_set_proc(raise permitted)");
+}
+
+namespace {
+
+std::vector<cap_value_t> held_for_forking(const std::vector<cap_value_t>& keep) {
+  std::vector<cap_value_t> held = keep;
+  for (cap_value_t cap : forking_capabilities()) {
+    if (std::find(held.begin(), held.end(), cap) == held.end()) held.push_back(cap);
+  }
+  return held;
+}
+
+// permitted = `permitted`, effective = `effective`, inheritable = `inheritable`; ambient =
+// `ambient` exactly.
+void set_capabilities(const std::vector<cap_value_t>& permitted,
+                      const std::vector<cap_value_t>& effective,
+                      const std::vector<cap_value_t>& inheritable,
+                      const std::vector<cap_value_t>& ambient) {
+  std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> caps(cap_init(), cap_free);
+  if (!caps) throw_errno("cap_init");
+  const std::pair<cap_flag_t, const std::vector<cap_value_t>*> sets[] = {
+      {CAP_PERMITTED, &permitted}, {CAP_EFFECTIVE, &effective}, {CAP_INHERITABLE, &inheritable}};
+  for (const auto& [flag, values] : sets) {
+    if (!values->empty() && cap_set_flag(caps.get(), flag, static_cast<int>(values->size()),
+                                         values->data(), CAP_SET) != 0) {
+      throw_errno("cap_set_flag");
+    }
+  }
+  if (cap_set_proc(caps.get()) != 0) throw_errno("cap_set_proc");
+  if (cap_reset_ambient() != 0 && errno != EINVAL) throw_errno("cap_reset_ambient");
+  for (cap_value_t cap : ambient) {
+    if (cap_set_ambient(cap, CAP_SET) != 0) throw_errno("cap_set_ambient");
+  }
+}
+
+}  // namespace
+
+void keep_forking_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) {
+  const std::vector<cap_value_t> held = held_for_forking(keep);
+  raise_permitted();  // a uid change (user N) left the effective set empty
+  for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+    if (std::find(held.begin(), held.end(), cap) == held.end() && cap_drop_bound(cap) != 0 &&
+        errno != EINVAL) {
+      throw_errno("cap_drop_bound(" + std::to_string(cap) + ")");
+    }
+  }
+  if (!root_semantics && ::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP) != 0) {
+    throw_errno("prctl(PR_SET_SECUREBITS)");
+  }
+  // Root keeps its bounding set through exec; any other uid only what is ambient.
+  const std::vector<cap_value_t> none;
+  set_capabilities(held, held, root_semantics ? none : held, root_semantics ? none : held);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+void settle_forking_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) {
+  const std::vector<cap_value_t> none;
+  set_capabilities(held_for_forking(keep), keep, root_semantics ? none : keep,
+                   root_semantics ? none : keep);
+}
+
 }  // namespace bulkhead::sandbox

@@ -31,6 +31,8 @@ bool for_the_group(int sig) {
   return sig == SIGINT || sig == SIGQUIT || sig == SIGHUP || sig == SIGWINCH;
 }
 
+}  // namespace
+
 void send_status(int fd, const std::string& line) {
   std::string text = line;
   for (char& c : text) {
@@ -47,6 +49,8 @@ void send_status(int fd, const std::string& line) {
     left -= static_cast<size_t>(n);
   }
 }
+
+namespace {
 
 // Moves `fds` to `targets` without clobbering one another, then closes every other fd.
 void install_fds(const std::vector<int>& fds, const std::vector<int>& targets) {
@@ -117,15 +121,16 @@ void reset_signal(int sig) {
   ::syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof action.mask);
 }
 
-// The payload's side of the checklist, after fork from init: signals, a session of its own,
-// fds, rlimits, identity, cwd, capabilities, no_new_privs, seccomp, exec.
-[[noreturn]] void start_payload(const InitConfig& config) {
+}  // namespace
+
+int prepare_payload(const InitConfig& config, bool reset_signals) {
   // A status fd above the installed range that closes on exec.
   int status_fd = ::fcntl(config.status_fd, F_DUPFD_CLOEXEC, 100);
   try {
     // A clean slate: whatever the supervisor blocked (it reads signals through a signalfd)
-    // or ignored (a shell's `&` ignores SIGINT) must not reach the payload.
-    for (int sig = 1; sig < NSIG; ++sig) {
+    // or ignored (a shell's `&` ignores SIGINT) must not reach the payload. A payload forked
+    // from a running interpreter keeps that interpreter's handlers (a fresh one's).
+    for (int sig = 1; reset_signals && sig < NSIG; ++sig) {
       if (sig != SIGKILL && sig != SIGSTOP) reset_signal(sig);
     }
     sigset_t empty;
@@ -140,11 +145,13 @@ void reset_signal(int sig) {
     std::vector<int> targets = {0, 1, 2};
     for (size_t i = 0; i < config.extra_fds.size(); ++i) {
       fds.push_back(config.extra_fds[i]);
-      targets.push_back(config.extra_fds_base + static_cast<int>(i));
+      targets.push_back(i < config.extra_targets.size()
+                            ? config.extra_targets[i]
+                            : config.extra_fds_base + static_cast<int>(i));
     }
     PayloadIdentity identity = config.identity;
     fds.push_back(status_fd);  // both close at exec
-    targets.push_back(targets.back() + 1);
+    targets.push_back(*std::max_element(targets.begin(), targets.end()) + 1);
     if (identity.userns_fd >= 0) {
       fds.push_back(identity.userns_fd);
       targets.push_back(targets.back() + 1);
@@ -154,13 +161,19 @@ void reset_signal(int sig) {
     if (::fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) throw_errno("fcntl(status fd)");
     if (identity.userns_fd >= 0) identity.userns_fd = targets.back();
     apply_rlimits(config.rlimits);
+    if (config.zygote) ::prctl(PR_SET_KEEPCAPS, 1);  // through the uid change: see caps.h
     enter_identity(identity);
     if (identity.userns_fd >= 0) ::close(identity.userns_fd);
+    if (config.zygote && config.zygote_own_userns) enter_nested_user_namespace();
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
     if (!config.cwd.empty() && ::chdir(config.cwd.c_str()) != 0) {
       throw_errno("chdir(" + config.cwd + ")");
     }
-    drop_privileges(config.keep_caps, config.identity.keeps_root_capabilities);
+    if (config.zygote) {
+      keep_forking_privileges(config.keep_caps, config.identity.keeps_root_capabilities);
+    } else {
+      drop_privileges(config.keep_caps, config.identity.keeps_root_capabilities);
+    }
     if (config.seccomp != nullptr) {
       int err = load_seccomp(*config.seccomp);
       if (err != 0) throw SysError("prctl(PR_SET_SECCOMP)", err);
@@ -169,7 +182,14 @@ void reset_signal(int sig) {
     send_status(status_fd, std::string("F 125 payload setup: ") + e.what());
     ::_exit(125);
   }
-  exec_payload(config, status_fd);
+  return status_fd;
+}
+
+namespace {
+
+// The payload's side of the checklist, after fork from init: prepare, then exec.
+[[noreturn]] void start_payload(const InitConfig& config) {
+  exec_payload(config, prepare_payload(config, true));
 }
 
 std::string describe_wait(int status) {
@@ -184,51 +204,28 @@ int exit_code_for(int status) {
 
 }  // namespace
 
-void run_init(const InitConfig& config) {
-  // 1. Die with the supervisor; the pipe read closes the race where it died before prctl.
-  // Leave the caller's process group, so a terminal's ^C reaches only the supervisor, which
-  // forwards it once (two SIGINTs pending at once would merge into one); without a pid
-  // namespace, a session of our own, to kill by group.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (config.new_pid_ns ? ::setpgid(0, 0) != 0 : ::setsid() < 0) ::_exit(125);
-  char go = 0;
-  ssize_t n;
-  do {
-    n = ::read(config.sync_fd, &go, 1);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) ::_exit(125);
-  ::close(config.sync_fd);
+void set_up_inside(const InitConfig& config, std::vector<std::string>& warnings) {
+  // 2. Filesystem, 3. network, 4. hostname (uid maps and cgroups were done from outside).
+  // Low ports first: the net sysctls go through a procfs the mounts replace.
+  if (config.new_net_ns && config.low_ports) allow_low_ports_and_ping(config.sysctl_proc);
+  if (config.new_mount_ns) apply_mount_plan(config.mounts, config.mount_context, warnings);
+  if (config.new_net_ns) bring_up_loopback();
+  if (config.new_uts_ns) set_hostname(config.name);
+}
 
+int take_signals() {
+  // 5. Signals arrive through a signalfd, so none is lost between checks.
   sigset_t handled;
-  std::vector<std::string> warnings;
-  int signal_fd = -1;
-  try {
-    // 2. Filesystem, 3. network, 4. hostname (uid maps and cgroups were done from outside).
-    // Low ports first: the net sysctls go through the host's /proc, which the mounts replace.
-    if (config.new_net_ns && config.low_ports) allow_low_ports_and_ping();
-    if (config.new_mount_ns) apply_mount_plan(config.mounts, config.mount_context, warnings);
-    if (config.new_net_ns) bring_up_loopback();
-    if (config.new_uts_ns) set_hostname(config.name);
-    // 5. Signals arrive through a signalfd, so none is lost between checks.
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGCHLD);
-    for (int sig : kForwarded) sigaddset(&handled, sig);
-    if (::sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) throw_errno("sigprocmask");
-    signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
-    if (signal_fd < 0) throw_errno("signalfd");
-  } catch (const std::exception& e) {
-    send_status(config.status_fd, std::string("E ") + e.what());
-    ::_exit(125);
-  }
-  for (const auto& warning : warnings) send_status(config.status_fd, "W " + warning);
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGCHLD);
+  for (int sig : kForwarded) sigaddset(&handled, sig);
+  if (::sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) throw_errno("sigprocmask");
+  int signal_fd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+  if (signal_fd < 0) throw_errno("signalfd");
+  return signal_fd;
+}
 
-  // 6. The payload.
-  pid_t payload = ::fork();
-  if (payload < 0) {
-    send_status(config.status_fd, std::string("E fork payload: ") + std::strerror(errno));
-    ::_exit(125);
-  }
-  if (payload == 0) start_payload(config);
+void serve_payload(const InitConfig& config, int signal_fd, pid_t payload) {
   send_status(config.status_fd, "R");
   // Our copies of the payload's fds are no longer needed.
   for (int fd : {config.stdin_fd, config.stdout_fd, config.stderr_fd}) {
@@ -260,6 +257,42 @@ void run_init(const InitConfig& config) {
       ::kill(for_the_group(sig) ? -payload : payload, sig);
     }
   }
+}
+
+void run_init(const InitConfig& config) {
+  // 1. Die with the supervisor; the pipe read closes the race where it died before prctl.
+  // Leave the caller's process group, so a terminal's ^C reaches only the supervisor, which
+  // forwards it once (two SIGINTs pending at once would merge into one); without a pid
+  // namespace, a session of our own, to kill by group.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (config.new_pid_ns ? ::setpgid(0, 0) != 0 : ::setsid() < 0) ::_exit(125);
+  char go = 0;
+  ssize_t n;
+  do {
+    n = ::read(config.sync_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(125);
+  ::close(config.sync_fd);
+
+  std::vector<std::string> warnings;
+  int signal_fd = -1;
+  try {
+    set_up_inside(config, warnings);
+    signal_fd = take_signals();
+  } catch (const std::exception& e) {
+    send_status(config.status_fd, std::string("E ") + e.what());
+    ::_exit(125);
+  }
+  for (const auto& warning : warnings) send_status(config.status_fd, "W " + warning);
+
+  // 6. The payload.
+  pid_t payload = ::fork();
+  if (payload < 0) {
+    send_status(config.status_fd, std::string("E fork payload: ") + std::strerror(errno));
+    ::_exit(125);
+  }
+  if (payload == 0) start_payload(config);
+  serve_payload(config, signal_fd, payload);
 }
 
 }  // namespace bulkhead::sandbox

@@ -135,6 +135,22 @@ void mount_proc(const std::string& target, std::vector<std::string>& warnings) {
   }
 }
 
+// kZygoteSpares: the spare procfs read-write like /proc (a read-only one would lock every procfs
+// mounted from it read-only), the mask sources bound in read-only.
+void mount_zygote_spares(const MountContext& context) {
+  const std::string dir = std::string(kNewRoot) + kZygoteSpares;
+  if (::mkdir(dir.c_str(), 0700) != 0) throw_errno("mkdir " + dir);
+  if (context.owner && ::chown(dir.c_str(), *context.owner, *context.owner) != 0) {
+    throw_errno("chown " + dir);
+  }
+  const std::string proc = std::string(kNewRoot) + kSpareProc;
+  if (::mkdir(proc.c_str(), 0555) != 0) throw_errno("mkdir " + proc);
+  do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  const std::string masks = std::string(kNewRoot) + kSpareMasks;
+  if (::mkdir(masks.c_str(), 0555) != 0) throw_errno("mkdir " + masks);
+  bind(kMasks, masks, true, false);
+}
+
 // The lower layer as the payload should see it: idmapped when the record asks (attached in the
 // staging tmpfs), else the host path itself. An idmap the filesystem refuses is reported.
 std::string overlay_lower(const MountRecord& record, const std::string& dir,
@@ -271,6 +287,9 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
   plan.push_back({MountKind::HostRootReadOnly, "/", root, true, std::nullopt, false});
   plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt, false});
   plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt, false});
+  if (inputs.zygote_spares) {
+    plan.push_back({MountKind::ZygoteSpares, kZygoteSpares, "", false, std::nullopt, false});
+  }
   const auto tmpfs_size = tmpfs_size_for(policy, inputs.memory_limit);
   for (const auto& path : policy.tmpfs) {
     plan.push_back({MountKind::Tmpfs, path, "", false, tmpfs_size, false});
@@ -325,7 +344,10 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
   if (::syscall(SYS_pivot_root, ".", old_root.c_str()) != 0) throw_errno("pivot_root(staging)");
   if (::chdir("/") != 0) throw_errno("chdir /");
   if (::mkdir(kNewRoot, 0755) != 0) throw_errno(std::string("mkdir ") + kNewRoot);
-  make_mask_sources(kMasks);
+  // A zygote's child binds the zygote's mask sources (under the old root) instead of its own.
+  const std::string masks =
+      context.mask_sources.empty() ? kMasks : std::string(kOldRoot) + context.mask_sources;
+  if (context.mask_sources.empty()) make_mask_sources(kMasks);
 
   const std::string owner = context.owner ? ",uid=" + std::to_string(*context.owner) +
                                                 ",gid=" + std::to_string(*context.owner)
@@ -388,7 +410,10 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
         break;
       }
       case MountKind::Mask:
-        apply_mask(kNewRoot, record.target, record.sockets_only, kMasks);
+        apply_mask(kNewRoot, record.target, record.sockets_only, masks);
+        break;
+      case MountKind::ZygoteSpares:
+        mount_zygote_spares(context);
         break;
     }
   }

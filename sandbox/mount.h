@@ -20,7 +20,19 @@ enum class MountKind {
   Overlay,           // reads see the host's files, writes land in the sandbox's upper dir
   Bind,              // host path bound in, read-write or read-only
   Mask,              // hidden under an unreadable empty file or directory (sandbox/mask.h)
+  ZygoteSpares,      // what a zygote's children need from its tree, at kZygoteSpares (below)
 };
+
+// What a zygote's sandbox keeps for its children (sandbox/forked.h), under /dev (a tmpfs of the
+// sandbox's) in a directory only the sandbox's root may enter:
+// - proc: a second procfs, fully visible. The kernel lets a process in a less privileged mount
+//   namespace mount a procfs (for a pid namespace of its own) only while one is already fully
+//   visible there, and the sandbox's /proc has read-only mounts over /proc/sys and others.
+// - masks: the mask sources, so a child's masks are the same files as the zygote's (owned by
+//   the host's root: unreadable even to the root of the payload's user namespace).
+constexpr const char* kZygoteSpares = "/dev/.bulkhead-zygote";
+constexpr const char* kSpareProc = "/dev/.bulkhead-zygote/proc";
+constexpr const char* kSpareMasks = "/dev/.bulkhead-zygote/masks";
 
 struct MountRecord {
   MountKind kind;
@@ -39,6 +51,7 @@ struct MountContext {
   int idmap_userns_fd = -1;            // user namespace for idmapped views; -1: none
   std::optional<uint32_t> owner;       // host uid/gid owning the sandbox's own tmpfs
   std::optional<uint64_t> stage_size;  // size= of the tmpfs holding the overlay uppers
+  std::string mask_sources;            // a zygote's child: the zygote's (kSpareMasks); "": new
 };
 
 struct MountInputs {
@@ -55,6 +68,7 @@ struct MountInputs {
   // the visible paths are then always bound in, since the image does not have them.
   std::string image_root;
   std::vector<std::string> git_dirs;  // the project's git dirs elsewhere (project_repo.h)
+  bool zygote_spares = false;             // a zygote's sandbox: kZygoteSpares after /proc
 };
 
 // size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "sandbox/error.h"
@@ -28,10 +30,18 @@ void set_hostname(const std::string& name) {
   if (::sethostname(name.data(), name.size()) != 0) throw_errno("sethostname(" + name + ")");
 }
 
-void allow_low_ports_and_ping() {
+void allow_low_ports_and_ping(const std::string& proc) {
   // Per network namespace: the writer's (ours), whichever procfs the path goes through.
-  write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
-  write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+  write_file(proc + "/sys/net/ipv4/ip_unprivileged_port_start", "0");
+  // Every group our user namespace maps (the kernel refuses ids it does not map).
+  unsigned long long inside = 0, count = 2147483648ULL;
+  if (auto map = try_read_file("/proc/self/gid_map")) {
+    unsigned long long outside = 0;
+    std::sscanf(map->c_str(), "%llu %llu %llu", &inside, &outside, &count);
+  }
+  const unsigned long long last = std::min(inside + count - 1, 2147483647ULL);
+  write_file(proc + "/sys/net/ipv4/ping_group_range",
+             std::to_string(inside) + " " + std::to_string(last));
 }
 
 }  // namespace bulkhead::sandbox

@@ -4,9 +4,11 @@
 #include "sandbox/sandbox.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "sandbox/forked.h"
 #include "sandbox/identity.h"
 #include "sandbox/init.h"
 #include "sandbox/mask.h"
@@ -100,11 +103,47 @@ bool read_until_ready(int fd, std::string& buffer, std::vector<std::string>& war
   }
 }
 
+// A zygote's child's pid, as our pid namespace numbers it: the kernel translates the
+// credentials of the byte its init sends (SO_PASSCRED on our end). 0 when the socket closed
+// first (the child failed before it could say, or the zygote died).
+pid_t receive_pid(int socket, const std::string& name) {
+  struct pollfd ready = {socket, POLLIN, 0};
+  int polled;
+  do {
+    polled = ::poll(&ready, 1, 60000);
+  } while (polled < 0 && errno == EINTR);
+  if (polled == 0) throw UserError("sandbox " + name + ": the zygote did not fork it within 60 s");
+  char byte = 0;
+  struct iovec data = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))];
+  struct msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t got;
+  do {
+    got = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) return 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred creds;
+      std::memcpy(&creds, CMSG_DATA(c), sizeof creds);
+      return creds.pid;
+    }
+  }
+  throw UserError("sandbox " + name + ": its init's handshake came without credentials");
+}
+
 class ChildImpl : public Child {
  public:
+  // `adopted`: not our child (a zygote's), so waited for by its pidfd alone.
   ChildImpl(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::string status_buffer,
-            std::unique_ptr<LeafCgroup> leaf, const Limits& limits, bool own_pid_ns)
-      : pid_(pid),
+            std::unique_ptr<LeafCgroup> leaf, const Limits& limits, bool own_pid_ns,
+            bool adopted = false)
+      : adopted_(adopted),
+        pid_(pid),
         own_pid_ns_(own_pid_ns),
         pidfd_(std::move(pidfd)),
         status_fd_(std::move(status_fd)),
@@ -140,6 +179,10 @@ class ChildImpl : public Child {
 
   bool running() override {
     if (waited_) return false;
+    if (adopted_) {
+      struct pollfd ready = {pidfd_.get(), POLLIN, 0};
+      return ::poll(&ready, 1, 0) == 0;
+    }
     siginfo_t info = {};
     if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG | WNOWAIT) !=
         0) {
@@ -161,8 +204,17 @@ class ChildImpl : public Child {
   ExitInfo wait() override {
     if (waited_) return info_;
     siginfo_t init_status = {};
-    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &init_status, WEXITED) != 0) {
-      if (errno != EINTR) break;
+    if (adopted_) {
+      // Its init's status goes to its parent, not to us: no "X" line means it was killed.
+      struct pollfd ready = {pidfd_.get(), POLLIN, 0};
+      while (::poll(&ready, 1, -1) < 0 && errno == EINTR) {
+      }
+      init_status.si_code = CLD_KILLED;
+      init_status.si_status = SIGKILL;
+    } else {
+      while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &init_status, WEXITED) != 0) {
+        if (errno != EINTR) break;
+      }
     }
     waited_ = true;
     read_status_lines();
@@ -220,6 +272,7 @@ class ChildImpl : public Child {
     status_fd_.reset();
   }
 
+  bool adopted_;
   pid_t pid_;
   bool own_pid_ns_;
   UniqueFd pidfd_;
@@ -298,23 +351,8 @@ class SandboxImpl : public Sandbox {
     config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
     config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
     config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
-    MountInputs inputs;
-    inputs.home = env_value(spec.env, "HOME");
-    inputs.project_dir = spec.project_dir.empty() ? config.cwd : spec.project_dir;
-    // A project inside a git checkout: the checkout is the overlay, so git works from it.
-    ProjectRepository repository = find_project_repository(inputs.project_dir);
-    if (!repository.root.empty()) inputs.project_dir = repository.root;
-    inputs.git_dirs = repository.git_dirs;
-    inputs.visible_paths = spec.visible_paths;
-    if (std::string home = command_home(spec.argv.front()); !home.empty() && home != "/") {
-      inputs.visible_paths.push_back(home);
-    }
-    inputs.memory_limit = profile.limits.memory_bytes;
-    inputs.host_sockets = host_unix_socket_paths();
-    inputs.idmap = identity_.idmap_userns_fd() >= 0;
-    inputs.bridges = plan_bridges(needed_paths(config.cwd, inputs),
-                                  covered_paths(profile.mounts, inputs), identity_.searcher());
-    inputs.image_root = options_.image_root;
+    MountInputs inputs = mount_inputs(spec, config.cwd);
+    inputs.zygote_spares = spec.zygote;
     config.mounts = build_mount_plan(profile.mounts, inputs);
     config.mount_context.idmap_userns_fd = identity_.idmap_userns_fd();
     config.mount_context.owner = identity_.sandbox_owner();
@@ -337,6 +375,11 @@ class SandboxImpl : public Sandbox {
     config.rlimits = rlimits_;
     config.keep_caps = keep_caps_;
     config.seccomp = &seccomp_;
+    if (spec.zygote) {
+      config.zygote = true;
+      config.zygote_own_userns = rootless_;
+      config.seccomp = &zygote_seccomp();
+    }
 
     int sync_pipe[2], status_pipe[2];
     if (::pipe2(sync_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(sync)");
@@ -396,7 +439,128 @@ class SandboxImpl : public Sandbox {
                                        profile.limits, (ns_flags_ & CLONE_NEWPID) != 0);
   }
 
+  std::string zygote_unavailable() const override {
+    if (identity_.model() == IdentityModel::HostRootWithoutCapabilities) {
+      return "the payload has no user namespace of its own (" + identity_.describe() +
+             "), and a zygote needs one to make namespaces for its workers";
+    }
+    for (const auto& kind : sandbox_namespaces()) {
+      if ((ns_flags_ & kind.flag) == 0) {
+        return std::string("no ") + kind.name + " namespace here";
+      }
+    }
+    if (options_.profile.seccomp.default_action != "allow") {
+      return "the profile's seccomp default_action is not \"allow\"";
+    }
+    return "";
+  }
+
+  std::string forked_setup(const SpawnSpec& spec) override {
+    ForkedSetup setup;
+    InitConfig& config = setup.init;
+    config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
+    config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
+    config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
+    config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
+    config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
+    // The child builds its tree from the zygote's, which already has the bridges, the host's
+    // sockets masked and the idmapped views: the same plan with those sources, run as the
+    // root of the payload's user namespace.
+    MountInputs inputs = mount_inputs(spec, config.cwd);
+    inputs.bridges.clear();
+    inputs.host_sockets.clear();
+    inputs.idmap = false;
+    config.mounts = build_mount_plan(options_.profile.mounts, inputs);
+    for (MountRecord& record : config.mounts) {
+      if (record.kind == MountKind::Bind) record.source = record.target;
+    }
+    config.mount_context.stage_size =
+        tmpfs_size_for(options_.profile.mounts, options_.profile.limits.memory_bytes);
+    config.mount_context.mask_sources = kSpareMasks;
+    config.low_ports = identity_.wants_low_ports();
+    config.sysctl_proc = kSpareProc;
+    config.rlimits = rlimits_;
+    config.keep_caps = keep_caps_;
+    config.identity.keeps_root_capabilities = identity_.payload().keeps_root_capabilities;
+    setup.seccomp = seccomp_;
+    return setup.to_json();
+  }
+
+  std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake,
+                               UniqueFd status) override {
+    const Profile& profile = options_.profile;
+    std::unique_ptr<LeafCgroup> leaf;
+    if (cgroup_) leaf = cgroup_->create_leaf(name, profile.limits);
+    const pid_t pid = receive_pid(handshake.get(), name);
+    if (pid <= 0) {
+      std::string buffer, error;
+      std::vector<std::string> warnings;
+      read_until_ready(status.get(), buffer, warnings, error);
+      throw UserError("sandbox " + name + ": setup failed: " + error);
+    }
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) throw_errno("pidfd_open(sandbox " + name + ")");
+    auto abandon = [&](const std::string& what) {
+      ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      throw UserError("sandbox " + name + ": " + what);
+    };
+    try {
+      if (leaf) leaf->move(pid);
+    } catch (const std::exception& e) {
+      abandon(e.what());
+    }
+    if (::send(handshake.get(), "g", 1, MSG_NOSIGNAL) != 1) abandon("cannot release its init");
+    handshake.reset();
+    std::string buffer, error;
+    std::vector<std::string> warnings;
+    bool ready = read_until_ready(status.get(), buffer, warnings, error);
+    for (const auto& warning : warnings) note_missing(warning);
+    if (!ready) abandon("setup failed: " + error);
+    return std::make_unique<ChildImpl>(pid, std::move(pidfd), std::move(status), std::move(buffer),
+                                       std::move(leaf), profile.limits, true, true);
+  }
+
  private:
+  MountInputs mount_inputs(const SpawnSpec& spec, const std::string& cwd) const {
+    const Profile& profile = options_.profile;
+    MountInputs inputs;
+    inputs.home = env_value(spec.env, "HOME");
+    inputs.project_dir = spec.project_dir.empty() ? cwd : spec.project_dir;
+    // A project inside a git checkout: the checkout is the overlay, so git works from it.
+    ProjectRepository repository = find_project_repository(inputs.project_dir);
+    if (!repository.root.empty()) inputs.project_dir = repository.root;
+    inputs.git_dirs = repository.git_dirs;
+    inputs.visible_paths = spec.visible_paths;
+    if (!spec.argv.empty()) {
+      if (std::string home = command_home(spec.argv.front()); !home.empty() && home != "/") {
+        inputs.visible_paths.push_back(home);
+      }
+    }
+    inputs.memory_limit = profile.limits.memory_bytes;
+    inputs.host_sockets = host_unix_socket_paths();
+    inputs.idmap = identity_.idmap_userns_fd() >= 0;
+    inputs.bridges = plan_bridges(needed_paths(cwd, inputs), covered_paths(profile.mounts, inputs),
+                                  identity_.searcher());
+    inputs.image_root = options_.image_root;
+    return inputs;
+  }
+
+  // The zygote's filter: the profile's, but the calls its children make to set up their own
+  // sandbox are allowed (each child then loads the full filter on top: filters stack).
+  const SeccompProgram& zygote_seccomp() {
+    if (zygote_seccomp_.instructions.empty()) {
+      SeccompPolicy policy = options_.profile.seccomp;
+      const std::vector<std::string> needed = {"mount",     "umount2",     "pivot_root",
+                                               "unshare",   "sethostname", "mount_setattr",
+                                               "open_tree", "move_mount"};
+      std::erase_if(policy.deny, [&](const std::string& name) {
+        return std::find(needed.begin(), needed.end(), name) != needed.end();
+      });
+      zygote_seccomp_ = compile_seccomp(policy);
+    }
+    return zygote_seccomp_;
+  }
+
   void note_missing(const std::string& sentence) {
     for (const auto& known : isolation_.missing) {
       if (known == sentence) return;
@@ -446,6 +610,7 @@ class SandboxImpl : public Sandbox {
   unsigned long ns_flags_ = 0;
   Isolation isolation_;
   SeccompProgram seccomp_;
+  SeccompProgram zygote_seccomp_;  // compiled when a zygote is first spawned
   std::vector<cap_value_t> keep_caps_;
   Identity identity_;
   std::vector<RlimitSetting> rlimits_;

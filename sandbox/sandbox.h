@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/fd.h"
 #include "sandbox/profile.h"
 
 namespace bulkhead::sandbox {
@@ -50,6 +51,10 @@ struct SpawnSpec {
   int stderr_fd = -1;                      // -1: inherit ours
   std::vector<int> extra_fds;              // become fds extra_fds_base, +1, ... in the payload
   int extra_fds_base = 3;                  // > 2; high numbers keep them out of the way
+  // The payload is a zygote: it forks sandboxes of its own (sandbox/forked.h). It keeps the
+  // privileges that needs in its user namespace, with a seccomp filter that allows the
+  // namespace and mount calls, and a spare procfs; see docs/security.md.
+  bool zygote = false;
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).
@@ -93,6 +98,19 @@ class Sandbox {
   static std::unique_ptr<Sandbox> create(SandboxOptions options);
   virtual ~Sandbox() = default;  // removes the run's cgroup
   virtual std::unique_ptr<Child> spawn(const SpawnSpec& spec) = 0;
+
+  // Zygotes (sandbox/forked.h). Why this run's sandboxes cannot be entered from a zygote's
+  // fork, in one sentence; "" when they can.
+  virtual std::string zygote_unavailable() const = 0;
+  // What a zygote's children need to enter a sandbox like the one `spec` would get from
+  // spawn(), as ForkedSetup JSON (per-child names and fds come with each fork).
+  virtual std::string forked_setup(const SpawnSpec& spec) = 0;
+  // The supervisor's side of one zygote child: reads the child's pid from `handshake` (our end
+  // of the socket the child's init writes to, see forked_init_begin), moves it into a new
+  // cgroup leaf `name`, says "go", and waits for init's "R" on `status`. Throws with context,
+  // after killing the child, when setup fails.
+  virtual std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake,
+                                       UniqueFd status) = 0;
   virtual const Isolation& isolation() const = 0;
   virtual const Profile& profile() const = 0;
 };

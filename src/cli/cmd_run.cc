@@ -212,6 +212,16 @@ RunInfo run_info(const RunResult& result, const RunOptions& options, const Pytho
   return info;
 }
 
+// Zygote mode where it works (src/run/zygote.h): `auto` leaves a lone worker that runs all its
+// tests to a spawn (one sandbox instead of two); what the sandbox cannot do is said once.
+void decide_zygote(const RunOptions& options, const sandbox::Sandbox& sandbox, int workers,
+                   SupervisorSettings& settings) {
+  if (options.zygote == "off") return;
+  if (options.zygote == "auto" && workers == 1 && !settings.isolate_units) return;
+  settings.zygote_refused = sandbox.zygote_unavailable();
+  settings.zygote = settings.zygote_refused.empty();
+}
+
 int run(int argc, char** argv) {
   const std::string cwd = fs::current_path().string();
   RunOptions options = parse_run_options(argc, argv, cwd);
@@ -286,6 +296,7 @@ int run(int argc, char** argv) {
   launch.worker_count = workers;
   launch.output_cap_bytes = options.output_cap_bytes;
   launch.columns = terminal_options.width;
+  launch.zygote_library = zygote_library_path();
 
   print_header(terminal, python, *sandbox, workers, options, run_dir, randomly_seed);
   // A shard says which it is after the collection line, with its share; `auto` without a CI
@@ -305,6 +316,8 @@ int run(int argc, char** argv) {
   settings.plan_work = [&planner](const std::vector<ScheduledItem>& items) {
     return planner.plan(items);
   };
+  settings.isolate_units = options.isolate != "worker";
+  decide_zygote(options, *sandbox, workers, settings);
 
   RunResult result;
   {

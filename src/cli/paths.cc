@@ -26,6 +26,8 @@ std::string data_dir() {
 
 std::string worker_plugin_dir() { return data_dir() + "/python"; }
 
+std::string zygote_library_path() { return data_dir() + "/lib/libbulkhead_zygote.so"; }
+
 std::string profiles_dir() { return data_dir() + "/profiles"; }
 
 }  // namespace bulkhead

@@ -15,6 +15,9 @@ std::string data_dir();
 // <data_dir>/python: the directory holding bulkhead_worker.py (put on the workers' PYTHONPATH).
 std::string worker_plugin_dir();
 
+// <data_dir>/lib/libbulkhead_zygote.so: the zygote's sandbox steps (sandbox/forked.h).
+std::string zygote_library_path();
+
 // <data_dir>/profiles.
 std::string profiles_dir();
 

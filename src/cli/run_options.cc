@@ -35,6 +35,17 @@ DistMode parse_dist(const std::string& text) {
   return *mode;
 }
 
+std::string parse_choice(const std::string& text, const std::vector<std::string>& choices) {
+  if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
+    std::string expected;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+    }
+    throw UserError("expected " + expected + ", got '" + text + "'");
+  }
+  return text;
+}
+
 std::string parse_color(const std::string& text) {
   if (text != "yes" && text != "no" && text != "auto") {
     throw UserError("expected yes, no or auto, got '" + text + "'");
@@ -85,6 +96,14 @@ const std::map<std::string, Setter>& setters() {
          o.store_durations = v == "true";
        }},
       {"durations_path", [](RunOptions& o, const std::string& v) { o.durations_path = v; }},
+      {"zygote",
+       [](RunOptions& o, const std::string& v) {
+         o.zygote = parse_choice(v, {"on", "off", "auto"});
+       }},
+      {"isolate",
+       [](RunOptions& o, const std::string& v) {
+         o.isolate = parse_choice(v, {"test", "file", "worker"});
+       }},
   };
   return table;
 }
@@ -149,6 +168,14 @@ std::string find_pyproject(const std::string& cwd) {
 
 RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   RunOptions options;
+  // The mode's default from the environment (CI runs suites in both modes); config and flags win.
+  if (const char* mode = std::getenv("BULKHEAD_ZYGOTE_MODE"); mode != nullptr && *mode) {
+    try {
+      setters().at("zygote")(options, mode);
+    } catch (const UserError& error) {
+      throw UserError(std::string("bulkhead run: BULKHEAD_ZYGOTE_MODE: ") + error.what());
+    }
+  }
   if (std::string config = find_pyproject(cwd); !config.empty()) apply_pyproject(config, options);
 
   CLI::App app{
@@ -200,6 +227,12 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       "CircleCI, Buildkite, Kubernetes Indexed Jobs, Bazel); balanced by --durations-path");
   add("--durations-path", "durations_path",
       "pytest-split's durations file (default .test_durations)");
+  add("--zygote", "zygote",
+      "on | off | auto: collect once and fork every worker from that process (auto: when "
+      "more than one worker or --isolate test|file; also BULKHEAD_ZYGOTE_MODE)");
+  add("--isolate", "isolate",
+      "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
+      "every file, or only per worker");
   bool store_durations = false;
   app.add_flag("--store-durations", store_durations,
                "Write the measured durations to --durations-path after the run");
@@ -236,6 +269,16 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       throw UserError("bulkhead run: --" + key + ": " + error.what());
     }
   }
+  if (options.isolate == "test" && options.dist != DistMode::Load) {
+    throw UserError("bulkhead run: --isolate test runs every test alone, but --dist " +
+                    std::string(dist_mode_name(options.dist)) + " keeps tests together");
+  }
+  if (options.isolate == "file" && options.dist != DistMode::Load &&
+      options.dist != DistMode::LoadFile) {
+    throw UserError("bulkhead run: --isolate file runs every file alone, but --dist " +
+                    std::string(dist_mode_name(options.dist)) + " groups tests otherwise");
+  }
+  if (options.isolate == "file") options.dist = DistMode::LoadFile;
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
   if (store_durations) options.store_durations = true;

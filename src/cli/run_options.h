@@ -33,6 +33,8 @@ struct RunOptions {
   std::string shard;             // --shard I/N or auto; "" runs the whole suite
   bool store_durations = false;  // --store-durations: write durations_path after the run
   std::string durations_path = ".test_durations";  // pytest-split's file, relative to the cwd
+  std::string zygote = "auto";                     // on | off | auto (src/run/zygote.h)
+  std::string isolate = "worker";                  // test | file | worker: a sandbox per ...
   std::vector<std::string> pytest_args;            // passed to every worker, in order
   std::string config_file;                         // the pyproject.toml that was read, "" when none
   bool show_help = false;

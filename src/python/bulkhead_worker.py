@@ -23,6 +23,15 @@ PROTOCOL_VERSION = 1
 _HIGH_FD_FLOOR = 200
 
 
+# A zygote (BULKHEAD_ZYGOTE): collects once and forks the workers (bulkhead_zygote.py). Reads
+# of per-worker variables are watched from here on, before any conftest is imported.
+_ZYGOTE = None
+if os.environ.get("BULKHEAD_ZYGOTE") == "1":
+    import bulkhead_zygote
+
+    _ZYGOTE = bulkhead_zygote.start()
+
+
 # The worker's real stderr, taken at import (before pytest's capture replaces fd 2 during
 # tests): a fatal signal's Python stack (faulthandler) must reach the supervisor's stderr tail,
 # which a crash report quotes, not a capture file that dies with the worker.
@@ -429,6 +438,8 @@ class BulkheadWorker:
     def pytest_runtestloop(self, session):
         """Runs what the supervisor sends, one item at a time, holding one item back as
         `nextitem` until more arrive or the supervisor says no more will."""
+        if _ZYGOTE is not None:  # returns only in a forked worker
+            bulkhead_zygote.fork_worker(_ZYGOTE, self.config)
         queue_lock = self._queue_lock
         no_more = False
         go = False  # run a lone held item now (with nextitem None) instead of waiting
@@ -493,6 +504,8 @@ def pytest_configure(config):
     # What pytest-xdist gives its workers, so worker_id/testrun_uid and plugins keyed on
     # them (pytest-django's per-worker database, pytest-cov) behave as under xdist.
     config.workerinput = {"workerid": worker, "workercount": count, "testrunuid": run_uid}
+    if _ZYGOTE is not None:
+        config.workerinput = bulkhead_zygote.WatchedWorkerInput(config.workerinput, _ZYGOTE.watch)
     config.workeroutput = {}
     if not config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistCompatFixtures(worker, run_uid), "bulkhead_xdist")

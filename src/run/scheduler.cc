@@ -140,7 +140,8 @@ std::vector<std::size_t> Scheduler::next_batch(int worker) {
     take(suspects_);
     ++w.suspects;
   }
-  const double target = batch_target();
+  const double target = one_unit_ ? 0 : batch_target();
+  if (one_unit_ && batch.empty() && !queue_.empty()) take(queue_);
   // Whole units only; the first may exceed the target, later ones must fit within it.
   while (!queue_.empty() && batch.size() < kMaxBatch && batch_weight < target) {
     const std::size_t next = queue_.front();

@@ -77,6 +77,9 @@ class Scheduler {
   // answers its pending request or makes progress: the thief should wait rather than end.
   bool stealable_work_exists(int thief, const std::vector<bool>& can_give = {}) const;
 
+  // From now on a batch is one unit (--isolate test|file: one unit per sandbox).
+  void one_unit_per_batch() { one_unit_ = true; }
+
   // -x / --maxfail reached or interrupted: nothing more is handed out.
   void stop();
   bool stopped() const;
@@ -128,6 +131,7 @@ class Scheduler {
   std::vector<Worker> workers_;
   std::vector<int> thief_of_;  // victim -> thief waiting on its answer, or -1
   bool stopped_ = false;
+  bool one_unit_ = false;
 };
 
 }  // namespace bulkhead

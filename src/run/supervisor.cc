@@ -19,6 +19,7 @@
 #include "src/run/collection_check.h"
 #include "src/run/supervisor_slot.h"
 #include "src/run/worker_fate.h"
+#include "src/run/zygote.h"
 
 namespace bulkhead {
 using namespace supervisor_detail;
@@ -58,7 +59,12 @@ class Supervisor::Loop {
       session_deadline_ = start_time_ + std::chrono::duration_cast<Clock::duration>(
                                             Seconds(*settings_.session_timeout_s));
     }
-    for (int slot = 0; slot < settings_.workers; ++slot) start_worker(slot);
+    if (!settings_.zygote_refused.empty()) zygote_fallback(settings_.zygote_refused);
+    if (!settings_.zygote || start_zygote()) {
+      for (int slot = 0; slot < settings_.workers; ++slot) {
+        if (!slots_[static_cast<std::size_t>(slot)].retired) start_worker(slot);
+      }
+    }
     while (live_workers() > 0) {
       arm_timer();
       epoll_event events[64];
@@ -109,6 +115,75 @@ class Supervisor::Loop {
     }
   }
 
+  // -- the zygote --------------------------------------------------------------------------
+
+  // Spawns the zygote and waits for its collection (src/run/zygote.h). Returns whether workers
+  // are to be started: forked from it when it said it may fork, else spawned.
+  bool start_zygote() {
+    try {
+      zygote_ = std::make_unique<Zygote>(sandbox_, launch_, varying_variables(launch_));
+    } catch (const std::exception& error) {
+      zygote_fallback(std::string("the zygote did not start: ") + error.what());
+      return true;
+    }
+    std::string pending;
+    auto live = [&](int, std::string_view data) {
+      if (settings_.live_output) terminal_.worker_output("zygote", data, pending);
+    };
+    ZygoteCollection outcome = zygote_->collect(signal_fd_.get(), session_deadline_, live);
+    if (!pending.empty()) terminal_.worker_output("zygote", "\n", pending);
+    using Outcome = ZygoteCollection::Outcome;
+    if (outcome.outcome != Outcome::Ready) zygote_.reset();
+    switch (outcome.outcome) {
+      case Outcome::Interrupted: {
+        signalfd_siginfo info{};
+        if (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
+          interrupt(static_cast<int>(info.ssi_signo));
+        }
+        return false;
+      }
+      case Outcome::Deadline:
+        check_deadlines();
+        return false;
+      case Outcome::Died:  // spawned workers meet the same failure and report it as usual
+        zygote_fallback("the zygote ended before its collection: " + outcome.reason);
+        return true;
+      case Outcome::Refused:  // spawned workers collect and are compared, as without it
+        zygote_fallback(outcome.reason);
+        return true;
+      case Outcome::Ready:
+        break;
+    }
+    launch_.fork = [this](const sandbox::SpawnSpec& spec) { return fork_worker(spec); };
+    for (auto& warning : outcome.warnings) {
+      warnings_.push_back({std::move(warning.nodeid), std::move(warning.message)});
+    }
+    internal_errors_.insert(internal_errors_.end(), outcome.internal_errors.begin(),
+                            outcome.internal_errors.end());
+    reference_name_ = "gw0";  // it collected with gw0's environment
+    adopt_collection(std::move(*outcome.collected));
+    return scheduler_.has_value();
+  }
+
+  // A worker from the zygote; if that fails, from a spawn from now on (said once).
+  std::unique_ptr<sandbox::Child> fork_worker(const sandbox::SpawnSpec& spec) {
+    if (zygote_) {
+      try {
+        return zygote_->fork(spec);
+      } catch (const std::exception& error) {
+        zygote_fallback(std::string("forking ") + spec.name + " failed: " + error.what());
+        zygote_.reset();
+      }
+    }
+    return sandbox_.spawn(spec);
+  }
+
+  void zygote_fallback(const std::string& reason) {
+    if (terminal_.quiet()) return;
+    std::string line = reason.substr(0, reason.find('\n'));
+    terminal_.line("bulkhead: workers are started on their own, not forked: " + line, "yellow");
+  }
+
   // -- worker lifecycle --------------------------------------------------------------------
 
   void start_worker(int index) {
@@ -118,6 +193,10 @@ class Supervisor::Loop {
     slot = Slot();
     slot.incarnations = incarnations;
     slot.generation = generation;
+    if (zygote_ && !zygote_->alive()) {
+      zygote_.reset();  // its workers died with it; replacements are spawned
+      zygote_fallback("the zygote ended during the run");
+    }
     try {
       slot.worker = std::make_unique<WorkerProcess>(sandbox_, launch_, index, slot.incarnations);
     } catch (const std::exception& error) {
@@ -133,6 +212,10 @@ class Supervisor::Loop {
     watch(worker.stdout_fd(), EPOLLIN, tag(Source::Stdout, index, slot.generation));
     watch(worker.stderr_fd(), EPOLLIN, tag(Source::Stderr, index, slot.generation));
     watch(worker.pidfd(), EPOLLIN, tag(Source::Pidfd, index, slot.generation));
+    if (zygote_) {  // forked: it has the zygote's collection
+      slot.collected = true;
+      refill(index);
+    }
   }
 
   void dispatch(const epoll_event& event) {
@@ -291,6 +374,7 @@ class Supervisor::Loop {
     if (scheduled_total_ == 0) return;
     active_workers_ = std::min<int>(settings_.workers, static_cast<int>(scheduled_total_));
     scheduler_.emplace(settings_.dist, scheduled_items(), active_workers_, std::move(plan));
+    if (settings_.isolate_units) scheduler_->one_unit_per_batch();
     // Slots beyond the test count are not needed; those still starting are told on collect.
     for (int i = active_workers_; i < settings_.workers; ++i) {
       slots_[static_cast<std::size_t>(i)].retired = true;
@@ -416,6 +500,18 @@ class Supervisor::Loop {
     Slot& slot = slots_[static_cast<std::size_t>(index)];
     if (!slot.worker || !slot.collected || slot.shutdown_sent || !scheduler_ ||
         index >= active_workers_) {
+      return;
+    }
+    if (settings_.isolate_units) {  // one unit per sandbox, then it ends
+      if (!slot.unit_given && !scheduler_->stopped()) {
+        const std::vector<std::size_t> unit = scheduler_->next_batch(index);
+        slot.unit_given = !unit.empty();
+        if (slot.unit_given) send(index, protocol::encode_run(unit));
+      }
+      if (slot.unit_given || scheduler_->all_handed_out() || scheduler_->stopped()) {
+        send(index, protocol::encode_shutdown());
+        slot.shutdown_sent = true;
+      }
       return;
     }
     // The worker runs a test only once it knows the next one (or that none will come), so it
@@ -810,6 +906,7 @@ class Supervisor::Loop {
   UniqueFd timer_fd_;
   UniqueFd epoll_fd_;
 
+  std::unique_ptr<Zygote> zygote_;  // zygote mode, while it serves forks
   Clock::time_point start_time_;
   std::optional<Clock::time_point> session_deadline_;
   std::optional<protocol::CollectedEvent> reference_;

@@ -37,6 +37,11 @@ struct SupervisorSettings {
   // Called once with the agreed collection: which tests this run runs (a shard's) and their
   // expected durations. Unset: all of them, durations unknown.
   std::function<WorkPlan(const std::vector<ScheduledItem>&)> plan_work;
+  // Zygote mode (src/run/zygote.h): one process collects, every worker is forked from it.
+  // `zygote_refused`: why not, said once at start when set (the workers are spawned).
+  bool zygote = false;
+  std::string zygote_refused;
+  bool isolate_units = false;  // --isolate test|file: every unit in a fresh sandbox
 };
 
 struct RunResult {

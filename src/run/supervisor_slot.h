@@ -71,6 +71,7 @@ struct Supervisor::Slot {
   std::string protocol_error;
   std::string live_stdout, live_stderr;
   uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
+  bool unit_given = false;       // --isolate: its one unit was handed out
 
   // Whether its worker can answer a steal (started, not exiting, not being killed).
   bool can_give_back() const {

@@ -34,7 +34,10 @@ void write_all(int fd, std::string_view data) {
   }
 }
 
-std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::string& name, int slot) {
+}  // namespace
+
+std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot) {
+  const std::string name = "gw" + std::to_string(slot);
   const std::map<std::string, std::string> vars = {
       {"worker", name},
       {"worker_index", std::to_string(slot)},
@@ -65,8 +68,6 @@ std::vector<std::string> worker_env(const WorkerLaunch& launch, const std::strin
   for (const auto& [key, value] : ours) env.push_back(key + "=" + value);
   return env;
 }
-
-}  // namespace
 
 WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot,
                              int incarnation)
@@ -104,7 +105,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   sandbox::SpawnSpec spec;
   spec.name = name_;
   spec.argv = launch.argv;
-  spec.env = worker_env(launch, name_, slot);
+  spec.env = worker_environment(launch, slot);
   spec.cwd = launch.cwd;
   spec.project_dir = launch.project_dir;
   spec.visible_paths = launch.visible_paths;
@@ -112,7 +113,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   spec.stderr_fd = worker_stderr.get();
   spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
   spec.extra_fds_base = 200;
-  child_ = sandbox.spawn(spec);
+  child_ = launch.fork ? launch.fork(spec) : sandbox.spawn(spec);
   // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
 }
 

@@ -32,7 +32,14 @@ struct WorkerLaunch {
   int worker_count = 1;
   uint64_t output_cap_bytes = 1 << 20;
   int columns = 80;
+  std::string zygote_library;  // libbulkhead_zygote.so (src/run/zygote.h)
+  // Starts a worker's sandbox instead of Sandbox::spawn: a zygote's fork (src/run/zygote.h).
+  std::function<std::unique_ptr<sandbox::Child>(const sandbox::SpawnSpec&)> fork;
 };
+
+// The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
+// templates, and bulkhead's own variables.
+std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot);
 
 class WorkerProcess {
  public:

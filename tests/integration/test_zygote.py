@@ -1,0 +1,219 @@
+"""Zygote mode (`--zygote on`): the suite is collected once and every worker forked from that
+process into its own sandbox; where forking would change what a test sees, the workers are
+spawned as before, with one line saying why. Also `--isolate test|file`: a fresh sandbox per
+test or file, asserted from inside."""
+import json
+import os
+import signal
+import textwrap
+import time
+
+import pytest
+
+from helpers import BULKHEAD, leaked_cgroups, processes_with_env_marker, run_bulkhead
+
+pytestmark = pytest.mark.skipif(not os.environ.get("BULKHEAD"), reason="BULKHEAD not set")
+
+FALLBACK = "workers are started on their own, not forked"
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    yield
+    assert leaked_cgroups() == [], "cgroups left behind by a finished run"
+
+
+def write(root, files):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def imported_lines(stdout):
+    return [line for line in stdout.splitlines() if line.endswith("CONFTEST IMPORTED")]
+
+
+def test_collection_runs_once_and_workers_are_forked(tmp_path):
+    suite = write(tmp_path, {
+        "conftest.py": "print('CONFTEST IMPORTED')\n",
+        "test_many.py": """
+            import os, socket
+            import pytest
+
+            @pytest.mark.parametrize("n", range(8))
+            def test_worker_identity(n):
+                name = os.environ["PYTEST_XDIST_WORKER"]
+                assert socket.gethostname() == name
+                assert os.getpid() == 2  # the payload of its own pid namespace
+            """,
+    })
+    zygote = run_bulkhead("-n", "3", "--zygote", "on", "-s", cwd=suite)
+    assert zygote.returncode == 0, zygote.stdout + zygote.stderr
+    assert FALLBACK not in zygote.stdout
+    assert "8 passed" in zygote.stdout
+    assert len(imported_lines(zygote.stdout)) == 1, zygote.stdout  # the zygote's, once
+    spawned = run_bulkhead("-n", "3", "--zygote", "off", "-s", cwd=suite)
+    assert spawned.returncode == 0, spawned.stdout
+    assert len(imported_lines(spawned.stdout)) == 3, spawned.stdout  # every worker's
+
+
+def test_thread_alive_after_collection_falls_back_with_the_reason(tmp_path):
+    suite = write(tmp_path, {
+        "conftest.py": """
+            import threading, time
+            threading.Thread(target=time.sleep, args=(3600,), name="poller", daemon=True).start()
+            """,
+        "test_a.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    })
+    result = run_bulkhead("-n", "2", "--zygote", "on", cwd=suite)
+    assert result.returncode == 0, result.stdout
+    lines = [line for line in result.stdout.splitlines() if FALLBACK in line]
+    assert len(lines) == 1, result.stdout
+    assert "threads alive after collection: poller" in lines[0]
+    assert "2 passed" in result.stdout
+
+
+def test_per_worker_variable_read_at_import_falls_back_naming_the_line(tmp_path):
+    suite = write(tmp_path, {
+        "settings.py": """
+            import os
+            DATABASE = "app_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+            """,
+        "test_db.py": """
+            import os
+            import settings
+
+            def test_own_database():
+                assert settings.DATABASE == "app_" + os.environ["PYTEST_XDIST_WORKER"]
+
+            def test_again():
+                assert settings.DATABASE == "app_" + os.environ["PYTEST_XDIST_WORKER"]
+            """,
+    })
+    result = run_bulkhead("-n", "2", "--zygote", "on", cwd=suite)
+    assert result.returncode == 0, result.stdout  # each worker imported its own value
+    assert "settings.py:3 reads PYTEST_XDIST_WORKER at import" in result.stdout, result.stdout
+
+
+def test_file_opened_during_collection_falls_back(tmp_path):
+    suite = write(tmp_path, {
+        "conftest.py": "LOG = open('/tmp/shared.log', 'a')\n",
+        "test_a.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    })
+    result = run_bulkhead("-n", "2", "--zygote", "on", cwd=suite)
+    assert result.returncode == 0, result.stdout
+    assert "files opened during collection would be shared by every worker" in result.stdout
+    assert "/tmp/shared.log" in result.stdout
+
+
+ISOLATED = {
+    "test_fresh.py": """
+        import os, socket
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_fresh_tmp_and_network(n):
+            # Nothing an earlier test left: its file in /tmp, its listener on a fixed port.
+            left = [name for name in os.listdir("/tmp") if name.startswith("left-by-")]
+            assert left == []
+            open("/tmp/left-by-%d" % n, "w").close()
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 8765))
+            listener.listen()
+            KEEP.append(listener)
+        """,
+}
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_isolate_test_gives_every_test_a_fresh_tmp_and_network(tmp_path, mode):
+    suite = write(tmp_path, ISOLATED)
+    result = run_bulkhead("-n", "2", "--isolate", "test", "--zygote", mode, "-p",
+                          "no:cacheprovider", cwd=suite)
+    assert result.returncode == 0, result.stdout
+    assert "6 passed" in result.stdout
+    assert FALLBACK not in result.stdout
+    # The same tests share a sandbox per worker without it: the check can fail.
+    shared = run_bulkhead("-n", "2", "--zygote", mode, "-p", "no:cacheprovider", cwd=suite)
+    assert shared.returncode == 1 and "4 failed" in shared.stdout, shared.stdout
+
+
+def test_isolate_file_runs_each_file_in_its_own_sandbox(tmp_path):
+    files = {}
+    for i in range(3):
+        files[f"test_f{i}.py"] = f"""
+            import os
+
+            def mine():
+                return sorted(name for name in os.listdir("/tmp") if name.startswith("file-"))
+
+            def test_first():
+                assert mine() == []
+                open("/tmp/file-{i}", "w").close()
+
+            def test_second_sees_its_file_only():
+                assert mine() == ["file-{i}"]
+            """
+    suite = write(tmp_path, files)
+    result = run_bulkhead("-n", "2", "--isolate", "file", "--zygote", "on", "-p",
+                          "no:cacheprovider", cwd=suite)
+    assert result.returncode == 0, result.stdout
+    assert "6 passed" in result.stdout
+
+
+def test_isolate_test_with_dist_loadscope_is_a_usage_error(tmp_path):
+    result = run_bulkhead("--isolate", "test", "--dist", "loadscope", cwd=tmp_path)
+    assert result.returncode == 4
+    assert "--isolate test" in result.stderr and "loadscope" in result.stderr
+
+
+def test_zygote_killed_mid_run_the_rest_is_spawned(tmp_path):
+    marker = "zygote-%d-%d" % (os.getpid(), time.time_ns())
+    suite = write(tmp_path, {
+        "test_slow.py": """
+            import time
+            import pytest
+
+            @pytest.mark.parametrize("n", range(12))
+            def test_slow(n):
+                time.sleep(0.5)
+            """,
+    })
+    env = dict(os.environ, ZYGOTE_TEST_MARKER=marker)
+    import subprocess
+    command = [BULKHEAD, "run", "--python", "/usr/bin/python3", "--color", "no", "-n", "2",
+               "--zygote", "on", "--json", str(tmp_path / "r.json")]
+    process = subprocess.Popen(command, cwd=suite, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        zygote = []
+        while not zygote and time.monotonic() < deadline:
+            time.sleep(0.2)
+            zygote = [pid for pid, cmdline in processes_with_env_marker(marker)
+                      if _environ_has(pid, b"BULKHEAD_ZYGOTE=1")]
+        assert zygote, "no zygote process found"
+        time.sleep(1.0)  # workers are running tests
+        os.kill(zygote[0], signal.SIGKILL)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert FALLBACK in out, out + err  # "the zygote ended", or the failed fork that says so
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert len(report["tests"]) == 12  # every test reported once
+    outcomes = [test["outcome"] for test in report["tests"]]
+    assert outcomes.count("passed") >= 10, out  # at most the two running ones crashed
+
+
+def _environ_has(pid, needle):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return needle in f.read().split(b"\0")
+    except OSError:
+        return False
