@@ -209,10 +209,6 @@ void LeafCgroup::attach(pid_t pid, bool placed_by_clone) const {
   }
 }
 
-void LeafCgroup::move(pid_t pid) const {
-  for (const auto& dir : dirs_) write_file(dir.path + "/cgroup.procs", std::to_string(pid));
-}
-
 void LeafCgroup::kill_all() const {
   for (const auto& dir : dirs_) {
     if (dir.version == CgroupVersion::V2) {

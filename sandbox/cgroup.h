@@ -105,8 +105,6 @@ class LeafCgroup {
   // Moves `pid` into every group that clone_into_fd() did not already cover
   // (`placed_by_clone`: false when clone3 was unavailable and the v2 leaf needs a move too).
   void attach(pid_t pid, bool placed_by_clone) const;
-  // Moves `pid` into every group of the leaf (a process born elsewhere: a zygote's child).
-  void move(pid_t pid) const;
   void kill_all() const;  // cgroup.kill on v2; SIGKILL to each listed pid on v1
   CgroupCounters counters() const;
 

@@ -68,7 +68,7 @@ struct MountInputs {
   // the visible paths are then always bound in, since the image does not have them.
   std::string image_root;
   std::vector<std::string> git_dirs;  // the project's git dirs elsewhere (project_repo.h)
-  bool zygote_spares = false;             // a zygote's sandbox: kZygoteSpares after /proc
+  bool zygote_spares = false;         // a zygote's sandbox: kZygoteSpares after /proc
 };
 
 // size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's

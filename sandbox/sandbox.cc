@@ -346,11 +346,7 @@ class SandboxImpl : public Sandbox {
 
     InitConfig config;
     config.name = spec.name;
-    config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
-    config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
-    config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
-    config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
-    config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
+    set_namespaces_and_cwd(spec, config);
     MountInputs inputs = mount_inputs(spec, config.cwd);
     inputs.zygote_spares = spec.zygote;
     config.mounts = build_mount_plan(profile.mounts, inputs);
@@ -444,6 +440,11 @@ class SandboxImpl : public Sandbox {
       return "the payload has no user namespace of its own (" + identity_.describe() +
              "), and a zygote needs one to make namespaces for its workers";
     }
+    if (rootless_) {
+      return "rootless, a forked worker's project and HOME overlays are refused (EACCES in the "
+             "zygote's nested user namespace)";
+    }
+    if (!options_.image_root.empty()) return "--image is not supported by the zygote yet";
     for (const auto& kind : sandbox_namespaces()) {
       if ((ns_flags_ & kind.flag) == 0) {
         return std::string("no ") + kind.name + " namespace here";
@@ -458,11 +459,7 @@ class SandboxImpl : public Sandbox {
   std::string forked_setup(const SpawnSpec& spec) override {
     ForkedSetup setup;
     InitConfig& config = setup.init;
-    config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
-    config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
-    config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
-    config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
-    config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
+    set_namespaces_and_cwd(spec, config);
     // The child builds its tree from the zygote's, which already has the bridges, the host's
     // sockets masked and the idmapped views: the same plan with those sources, run as the
     // root of the payload's user namespace.
@@ -505,7 +502,7 @@ class SandboxImpl : public Sandbox {
       throw UserError("sandbox " + name + ": " + what);
     };
     try {
-      if (leaf) leaf->move(pid);
+      if (leaf) leaf->attach(pid, false);  // born elsewhere: every group
     } catch (const std::exception& e) {
       abandon(e.what());
     }
@@ -521,6 +518,15 @@ class SandboxImpl : public Sandbox {
   }
 
  private:
+  // The namespaces this host gives a sandbox, and the payload's working directory.
+  void set_namespaces_and_cwd(const SpawnSpec& spec, InitConfig& config) const {
+    config.new_mount_ns = (ns_flags_ & CLONE_NEWNS) != 0;
+    config.new_net_ns = (ns_flags_ & CLONE_NEWNET) != 0;
+    config.new_uts_ns = (ns_flags_ & CLONE_NEWUTS) != 0;
+    config.new_pid_ns = (ns_flags_ & CLONE_NEWPID) != 0;
+    config.cwd = spec.cwd.empty() ? current_dir() : spec.cwd;
+  }
+
   MountInputs mount_inputs(const SpawnSpec& spec, const std::string& cwd) const {
     const Profile& profile = options_.profile;
     MountInputs inputs;

@@ -139,6 +139,7 @@ class Zygote:
         self.control = socket.socket(fileno=control_fd)
         self.watch = watch
         self.broken = None  # why it cannot fork, found before the collection
+        self.declared = None  # a plugin's or conftest's own word that it is fork-unsafe
         self.lib = None
         self.setup = None
 
@@ -170,6 +171,8 @@ class Zygote:
     def unsafe_reason(self):
         """One line saying why forking would not give each worker a fresh worker's world, or
         None."""
+        if self.declared:
+            return self.declared
         if self.watch.reads:
             more = len(self.watch.reads) - 1
             return "%s at import, a value that differs per worker%s" % (
@@ -283,10 +286,22 @@ def worker_environment(request):
             os.environ[key] = value
 
 
+def declared_fork_unsafe(pluginmanager):
+    """The first plugin or conftest that sets `bulkhead_fork_unsafe = "why"` (a module or class
+    attribute), as "<name> declares itself fork-unsafe: why"; None when none does."""
+    for name, plugin in pluginmanager.list_name_plugin():
+        why = getattr(plugin, "bulkhead_fork_unsafe", None)
+        if why:
+            where = getattr(plugin, "__file__", None) or name
+            return "%s declares itself fork-unsafe: %s" % (where, why)
+    return None
+
+
 def fork_worker(zygote, config):
     """The zygote's test loop: serves fork requests; returns only in a forked worker, once it is
     the worker the request names."""
     capture = config.pluginmanager.getplugin("capturemanager")
+    zygote.declared = declared_fork_unsafe(config.pluginmanager)
     request = zygote.serve(capture)
     worker_environment(request)
     name = request["name"]

@@ -19,7 +19,9 @@ void set_nonblocking(int fd) {
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
 }
 
-UniqueFd open_file(const std::string& path, int flags) {
+}  // namespace
+
+UniqueFd open_run_file(const std::string& path, int flags) {
   UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0644));
   if (!fd) throw_errno("open(" + path + ")");
   return fd;
@@ -33,8 +35,6 @@ void write_all(int fd, std::string_view data) {
     data.remove_prefix(static_cast<std::size_t>(wrote));
   }
 }
-
-}  // namespace
 
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot) {
   const std::string name = "gw" + std::to_string(slot);
@@ -93,14 +93,14 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   set_nonblocking(stdout_.get());
   set_nonblocking(stderr_.get());
 
-  log_ = open_file(log_path_, O_WRONLY | O_CREAT | O_APPEND | (incarnation == 0 ? O_TRUNC : 0));
+  log_ = open_run_file(log_path_, O_WRONLY | O_CREAT | O_APPEND | (incarnation == 0 ? O_TRUNC : 0));
   if (incarnation > 0) {
     write_all(log_.get(), "\n---- bulkhead: " + name_ + " restarted (replacement " +
                               std::to_string(incarnation) + ") ----\n");
   }
   // Each incarnation gets a fresh dump file; the worker appends to its own descriptor.
-  stacks_ = open_file(stacks_path_, O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
-  UniqueFd worker_log = open_file(log_path_, O_WRONLY | O_APPEND);
+  stacks_ = open_run_file(stacks_path_, O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
+  UniqueFd worker_log = open_run_file(log_path_, O_WRONLY | O_APPEND);
 
   sandbox::SpawnSpec spec;
   spec.name = name_;

@@ -37,6 +37,11 @@ struct WorkerLaunch {
   std::function<std::unique_ptr<sandbox::Child>(const sandbox::SpawnSpec&)> fork;
 };
 
+// A run-dir file (logs, stack dumps), close-on-exec, mode 0644. Throws SysError.
+UniqueFd open_run_file(const std::string& path, int flags);
+// Writes all of `data`, retrying on EINTR; gives up quietly on an error (logs are best effort).
+void write_all(int fd, std::string_view data);
+
 // The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
 // templates, and bulkhead's own variables.
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot);

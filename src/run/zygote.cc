@@ -20,21 +20,6 @@ constexpr std::size_t kTailBytes = 8 * 1024;
 constexpr int kControlFd = 203;  // in the zygote, after the worker's 200, 201, 202
 constexpr int kSetupFd = 204;
 
-UniqueFd open_file(const std::string& path, int flags) {
-  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0644));
-  if (!fd) throw_errno("open(" + path + ")");
-  return fd;
-}
-
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t wrote = ::write(fd, data.data(), data.size());
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(wrote));
-  }
-}
-
 // The forked children's setup, read once by the zygote from a sealed memfd.
 UniqueFd setup_memfd(const std::string& json) {
   UniqueFd fd(::memfd_create("bulkhead-forked-setup", MFD_CLOEXEC | MFD_ALLOW_SEALING));
@@ -112,9 +97,9 @@ Zygote::Zygote(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
   UniqueFd their_stdout(out[1]);
   stderr_.reset(err[0]);
   UniqueFd their_stderr(err[1]);
-  log_ = open_file(log_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
-  stacks_ = open_file(launch.run_dir + "/zygote.stacks", O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
-  UniqueFd their_log = open_file(log_path_, O_WRONLY | O_APPEND);
+  log_ = open_run_file(log_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+  stacks_ = open_run_file(launch.run_dir + "/zygote.stacks", O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
+  UniqueFd their_log = open_run_file(log_path_, O_WRONLY | O_APPEND);
 
   sandbox::SpawnSpec spec;
   spec.name = "zygote";
