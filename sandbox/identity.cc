@@ -187,16 +187,6 @@ void enter_identity(const PayloadIdentity& identity) {
   if (::setresuid(identity.uid, identity.uid, identity.uid) != 0) throw_errno("setresuid");
 }
 
-void enter_nested_user_namespace() {
-  const uid_t uid = ::geteuid();
-  const gid_t gid = ::getegid();
-  if (::unshare(CLONE_NEWUSER) != 0) throw_errno("unshare(CLONE_NEWUSER)");
-  write_file("/proc/self/setgroups", "deny");
-  write_file("/proc/self/uid_map", fmt::format("{} {} 1\n", uid, uid));
-  write_file("/proc/self/gid_map", fmt::format("{} {} 1\n", gid, gid));
-  if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare(CLONE_NEWNS)");
-}
-
 const std::vector<int>& root_file_capabilities() {
   static const std::vector<int> caps = {
       CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,  CAP_FSETID,

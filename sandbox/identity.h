@@ -85,11 +85,6 @@ class Identity {
 // then groups, gid, uid. Throws SysError.
 void enter_identity(const PayloadIdentity& identity);
 
-// A zygote's step (sandbox/forked.h): a user namespace of its own below the current one, our
-// uid and gid mapped to themselves, and a mount namespace it owns, where every mount we can see
-// is locked (cannot be unmounted to reveal what it covers). Throws SysError.
-void enter_nested_user_namespace();
-
 // Capabilities a root payload keeps in its own user namespace: what root needs over files and
 // processes it owns (chown, DAC override and read-search, fowner, fsetid, kill, setuid, setgid,
 // setpcap, net_bind_service); not sys_admin, sys_chroot, mknod, net_raw, setfcap and the rest.

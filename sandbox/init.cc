@@ -164,7 +164,6 @@ int prepare_payload(const InitConfig& config, bool reset_signals) {
     if (config.zygote) ::prctl(PR_SET_KEEPCAPS, 1);  // through the uid change: see caps.h
     enter_identity(identity);
     if (identity.userns_fd >= 0) ::close(identity.userns_fd);
-    if (config.zygote && config.zygote_own_userns) enter_nested_user_namespace();
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
     if (!config.cwd.empty() && ::chdir(config.cwd.c_str()) != 0) {
       throw_errno("chdir(" + config.cwd + ")");

@@ -30,9 +30,6 @@ struct InitConfig {
   // The payload is a zygote (sandbox/forked.h): it keeps what forking sandboxes of its own
   // needs (caps.h keep_forking_privileges) instead of dropping every privilege.
   bool zygote = false;
-  // ...in a user namespace of its own below ours, so that this sandbox's mounts are locked for
-  // it (rootless: ours owns them; as root the payload's namespace is already another).
-  bool zygote_own_userns = false;
   std::string cwd;
   std::vector<std::string> argv;
   std::vector<std::string> env;

@@ -373,7 +373,6 @@ class SandboxImpl : public Sandbox {
     config.seccomp = &seccomp_;
     if (spec.zygote) {
       config.zygote = true;
-      config.zygote_own_userns = rootless_;
       config.seccomp = &zygote_seccomp();
     }
 
@@ -441,8 +440,12 @@ class SandboxImpl : public Sandbox {
              "), and a zygote needs one to make namespaces for its workers";
     }
     if (rootless_) {
-      return "rootless, a forked worker's project and HOME overlays are refused (EACCES in the "
-             "zygote's nested user namespace)";
+      return "rootless runs do not fork workers yet (their project and HOME overlays were "
+             "refused in a nested user namespace)";
+    }
+    if (identity_.model() == IdentityModel::UnprivilegedInUserNamespace) {
+      return "the profile's user is a uid, and a zygote's workers need root of the sandbox's "
+             "user namespace to enter their sandboxes";
     }
     if (!options_.image_root.empty()) return "--image is not supported by the zygote yet";
     for (const auto& kind : sandbox_namespaces()) {
