@@ -126,15 +126,12 @@ void WorkerProcess::capture(int stream, std::string_view data) {
   if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
 }
 
-bool WorkerProcess::read_output(int stream, const std::function<void(std::string_view)>& live) {
-  UniqueFd& fd = stream == 1 ? stdout_ : stderr_;
+bool drain_output(UniqueFd& fd, const std::function<void(std::string_view)>& sink) {
   char buffer[65536];
   while (fd) {
     const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
     if (got > 0) {
-      const std::string_view data(buffer, static_cast<std::size_t>(got));
-      capture(stream, data);
-      if (live) live(data);
+      sink(std::string_view(buffer, static_cast<std::size_t>(got)));
       continue;
     }
     if (got < 0 && errno == EINTR) continue;
@@ -143,6 +140,13 @@ bool WorkerProcess::read_output(int stream, const std::function<void(std::string
     return false;
   }
   return false;
+}
+
+bool WorkerProcess::read_output(int stream, const std::function<void(std::string_view)>& live) {
+  return drain_output(stream == 1 ? stdout_ : stderr_, [&](std::string_view data) {
+    capture(stream, data);
+    if (live) live(data);
+  });
 }
 
 bool WorkerProcess::send(std::string_view line) {

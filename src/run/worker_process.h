@@ -41,6 +41,9 @@ struct WorkerLaunch {
 UniqueFd open_run_file(const std::string& path, int flags);
 // Writes all of `data`, retrying on EINTR; gives up quietly on an error (logs are best effort).
 void write_all(int fd, std::string_view data);
+// Reads a non-blocking pipe into `sink` until it would block (true) or ends (false; `fd` is
+// then reset).
+bool drain_output(UniqueFd& fd, const std::function<void(std::string_view)>& sink);
 
 // The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
 // templates, and bulkhead's own variables.

@@ -144,26 +144,14 @@ Zygote::~Zygote() {
 bool Zygote::alive() { return child_ && child_->running(); }
 
 bool Zygote::read_output(int stream, const std::function<void(int, std::string_view)>& live) {
-  UniqueFd& fd = stream == 1 ? stdout_ : stderr_;
-  char buffer[65536];
-  while (fd) {
-    const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
-    if (got > 0) {
-      const std::string_view data(buffer, static_cast<std::size_t>(got));
-      write_all(log_.get(), data);
-      if (stream == 2) {
-        tail_.append(data);
-        if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
-      }
-      if (live) live(stream, data);
-      continue;
+  return drain_output(stream == 1 ? stdout_ : stderr_, [&](std::string_view data) {
+    write_all(log_.get(), data);
+    if (stream == 2) {
+      tail_.append(data);
+      if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
     }
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    fd.reset();
-    return false;
-  }
-  return false;
+    if (live) live(stream, data);
+  });
 }
 
 std::string Zygote::stderr_tail() const {
