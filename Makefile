@@ -5,6 +5,10 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libseccomp-dev libcap-dev libcgroup-dev nlohmann-json3-dev libcli11-dev \
   libtomlplusplus-dev libfmt-dev libpugixml-dev libgtest-dev libgmock-dev \
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout \
+  python3-pytest-cov python3-coverage python3-pytest-django python3-django \
+  python3-pytest-random-order python3-pytest-rerunfailures python3-pytest-asyncio \
+  python3-pytest-mock python3-pytest-benchmark python3-pytest-subtests python3-hypothesis \
+  python3-pytest-localserver python3-pytest-lazy-fixture \
   iproute2 util-linux procps bubblewrap hyperfine \
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod mmdebstrap \
   libpython3.11-testsuite git
@@ -57,6 +61,7 @@ bench: binary
 	bench/sandbox_start $(BUILD)/bin/bulkhead
 	$(BUILD)/bin/sandbox_batch $(BUILD)/share/bulkhead/profiles
 	bench/run_compare $(BUILD)/bin/bulkhead
+	bench/host_session $(BUILD)/bin/bulkhead
 
 FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h tests/unit/*.cc tests/helpers/*.cc
 

@@ -211,6 +211,23 @@ class Reader {
   std::string file_;
 };
 
+}  // namespace
+
+std::optional<std::string> write_through_problem(const std::string& path) {
+  if (path.empty()) return "expected a path relative to the project directory, got \"\"";
+  if (path[0] == '/') {
+    return "expected a path relative to the project directory, got the absolute \"" + path +
+           "\" (use mounts.binds for paths outside the project)";
+  }
+  for (const auto& part : fs::path(path)) {
+    if (part == "..")
+      return "expected a path inside the project, without \"..\", got \"" + path + "\"";
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 // ---------------------------------------------------------------------------------------------
 // Field groups.
 
@@ -220,8 +237,8 @@ const std::vector<std::string> kTopKeys = {
     "env_unset", "require_isolation", "user"};
 const std::vector<std::string> kLimitKeys = {"memory",       "cpus",           "pids",   "nofile",
                                              "test_timeout", "worker_timeout", "rlimits"};
-const std::vector<std::string> kMountKeys = {"tmpfs",           "tmpfs_size", "overlay_home",
-                                             "overlay_project", "binds",      "mask"};
+const std::vector<std::string> kMountKeys = {
+    "tmpfs", "tmpfs_size", "overlay_home", "overlay_project", "binds", "mask", "write_through"};
 const std::vector<std::string> kBindKeys = {"source", "target", "read_only"};
 const std::vector<std::string> kSeccompKeys = {
     "default_action", "deny_action", "deny_errno",          "deny",
@@ -377,6 +394,13 @@ void apply_mounts(const Reader& r, const json& j, const std::string& path, Mount
         binds.push_back(std::move(bind));
       }
       mounts.binds = std::move(binds);
+    } else if (key == "write_through") {
+      std::vector<std::string> paths =
+          r.get_string_array(v, p, "paths relative to the project directory");
+      for (size_t i = 0; i < paths.size(); ++i) {
+        if (auto problem = write_through_problem(paths[i])) r.fail(index_path(p, i), *problem);
+      }
+      mounts.write_through = std::move(paths);
     }
   }
 }

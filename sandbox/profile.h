@@ -51,6 +51,9 @@ struct MountPolicy {
   // Hidden paths (an unreadable empty file or directory takes their place): absolute or
   // "~/..." (under $HOME), wildcards allowed in the last part. Missing ones are skipped.
   std::vector<std::string> mask;
+  // Project paths (relative to the project directory) bound read-write over its overlay:
+  // writes there reach the host (snapshots, .hypothesis/). bulkhead run turns them into binds.
+  std::vector<std::string> write_through;
 };
 
 // Who the payload is when bulkhead runs as root. Rootless runs are always the caller.
@@ -63,6 +66,9 @@ struct UserPolicy {
   Kind kind = Kind::Root;
   uint32_t uid = 0;  // Unprivileged
 };
+
+// Why `path` cannot be a write-through path (absolute, "..", empty), or nullopt when it can.
+std::optional<std::string> write_through_problem(const std::string& path);
 
 struct SeccompPolicy {
   std::string default_action = "allow";  // allow | errno | kill | log

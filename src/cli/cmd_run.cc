@@ -15,9 +15,13 @@
 #include "sandbox/profile.h"
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
+#include "src/cli/option_values.h"
 #include "src/cli/paths.h"
 #include "src/cli/project_root.h"
 #include "src/cli/run_options.h"
+#include "src/host/host_command.h"
+#include "src/host/pytest_cache.h"
+#include "src/host/write_through.h"
 #include "src/python/interpreter.h"
 #include "src/report/json.h"
 #include "src/report/junit.h"
@@ -171,7 +175,7 @@ std::vector<std::string> worker_environment(const sandbox::Profile& profile,
 
 void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::Sandbox& sandbox,
                   int workers, const RunOptions& options, const RunDir& run_dir,
-                  const std::string& randomly_seed) {
+                  const WriteThrough& write_through) {
   if (terminal.quiet()) return;
   terminal.separator('=', "test session starts", nullptr, true);
   terminal.line("platform linux -- Python " + python.version + ", pytest-" + python.pytest_version +
@@ -185,7 +189,13 @@ void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::S
   terminal.line(line);
   if (!options.config_file.empty()) terminal.line("configfile: " + options.config_file);
   if (run_dir.kept()) terminal.line("worker logs: " + run_dir.path() + " (kept)");
-  if (!randomly_seed.empty()) terminal.line("Using --randomly-seed=" + randomly_seed);
+  if (!options.write_through.empty()) {
+    std::string paths;
+    for (const std::string& path : options.write_through)
+      paths += (paths.empty() ? "" : ", ") + path;
+    terminal.line("write-through: " + paths);
+  }
+  for (const std::string& problem : write_through.problems()) terminal.line(problem, "yellow");
   for (const std::string& missing : isolation.missing) {
     terminal.line("isolation missing: " + missing, "yellow");
   }
@@ -222,6 +232,46 @@ void decide_zygote(const RunOptions& options, const sandbox::Sandbox& sandbox, i
   settings.zygote = settings.zygote_refused.empty();
 }
 
+// The host session's command: pytest with the run's own arguments, in the user's directory,
+// outside every sandbox, with the workers' environment minus what makes a process a worker.
+HostLaunch host_launch(const RunOptions& options, const WorkerLaunch& worker,
+                       const std::vector<std::string>& pytest_args, const std::string& run_dir) {
+  HostLaunch host;
+  if (options.controller == "off") {
+    host.off_reason = "--controller off";
+  } else if (!options.image.empty()) {
+    // Its interpreter and plugins are the image's, which cannot run on the host.
+    host.off_reason = "--image runs pytest only inside the image";
+  }
+  host.argv = {worker.argv[0], "-m", "pytest", "-p", "bulkhead_controller"};
+  host.argv.insert(host.argv.end(), pytest_args.begin(), pytest_args.end());
+  for (const std::string& entry : worker.env) {
+    const std::string key = entry.substr(0, entry.find('='));
+    if (key.rfind("PYTEST_XDIST_", 0) != 0 && key.rfind("BULKHEAD_", 0) != 0) {
+      host.env.push_back(entry);
+    }
+  }
+  host.env.push_back("BULKHEAD_CONTROLLER_FD=3");
+  host.env.push_back("BULKHEAD_WORKER_COUNT=" + std::to_string(worker.worker_count));
+  host.env.push_back("BULKHEAD_RUN_ID=" + worker.run_id);
+  host.env.push_back("BULKHEAD_COLUMNS=" + std::to_string(worker.columns));
+  host.cwd = worker.cwd;
+  host.log_path = run_dir + "/controller.log";
+  // Bounds on a host session that hangs (a conftest stuck at import, a report that never ends).
+  for (auto [variable, bound] :
+       {std::pair{"BULKHEAD_CONTROLLER_START_TIMEOUT", &host.start_timeout_s},
+        std::pair{"BULKHEAD_CONTROLLER_FINISH_TIMEOUT", &host.finish_timeout_s}}) {
+    const char* value = std::getenv(variable);
+    if (value == nullptr || *value == '\0') continue;
+    try {
+      *bound = parse_duration(value);
+    } catch (const UserError& error) {
+      throw UserError(std::string(variable) + ": " + error.what());
+    }
+  }
+  return host;
+}
+
 int run(int argc, char** argv) {
   const std::string cwd = fs::current_path().string();
   RunOptions options = parse_run_options(argc, argv, cwd);
@@ -235,6 +285,11 @@ int run(int argc, char** argv) {
   if (shard.bazel) bazel.emplace(*shard.bazel);
   const DurationSource durations = load_test_durations(options.durations_path);
   RunPlanner planner(shard, options.dist, durations, durations);
+  if (inspect_pytest_args(options.pytest_args).cache_show) {
+    // Only prints pytest's cache (on the host, also with --image): nothing to run in a sandbox.
+    const PythonInfo host_python = find_python(options.image.empty() ? options.python : "");
+    return run_pytest_on_host(host_python.executable, options.pytest_args);
+  }
   const PythonInfo python = options.image.empty()
                                 ? find_python(options.python)
                                 : find_python_in_image(options.image, options.python);
@@ -249,6 +304,13 @@ int run(int argc, char** argv) {
   const double start_time =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto started = std::chrono::steady_clock::now();
+
+  const std::string project_dir = project_root(cwd);
+  std::vector<std::string> write_through_paths = profile.mounts.write_through;
+  write_through_paths.insert(write_through_paths.end(), options.write_through.begin(),
+                             options.write_through.end());
+  const WriteThrough write_through(project_dir, write_through_paths);
+  for (const auto& bind : write_through.binds()) profile.mounts.binds.push_back(bind);
 
   sandbox::SandboxOptions sandbox_options;
   sandbox_options.profile = profile;
@@ -278,9 +340,10 @@ int run(int argc, char** argv) {
   }
   launch.argv.insert(launch.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
   launch.env = worker_environment(profile, worker_plugin_dir());
+  if (options.controller == "on") launch.env.push_back("BULKHEAD_CONTROLLER=on");
   launch.env_templates = profile.env;
   launch.cwd = cwd;
-  launch.project_dir = project_root(cwd);
+  launch.project_dir = project_dir;
   // What the worker imports must stay visible even where a private tmpfs covers it (a venv
   // or a bulkhead build under /tmp).
   // On an image, the interpreter is the image's own: only the plugin is brought in.
@@ -298,7 +361,7 @@ int run(int argc, char** argv) {
   launch.columns = terminal_options.width;
   launch.zygote_library = zygote_library_path();
 
-  print_header(terminal, python, *sandbox, workers, options, run_dir, randomly_seed);
+  print_header(terminal, python, *sandbox, workers, options, run_dir, write_through);
   // A shard says which it is after the collection line, with its share; `auto` without a CI
   // says now that it runs everything.
   if (!options.shard.empty() && !shard.sharded() && !terminal.quiet()) {
@@ -308,7 +371,8 @@ int run(int argc, char** argv) {
   SupervisorSettings settings;
   settings.workers = workers;
   settings.dist = options.dist;
-  settings.test_timeout_s = options.timeout_s ? options.timeout_s : limits.test_timeout_s;
+  settings.test_timeout_s = options.timeout_s;
+  settings.profile_timeout_s = limits.test_timeout_s;
   settings.session_timeout_s = options.session_timeout_s;
   settings.max_worker_restart = options.max_worker_restart.value_or(4 * workers);
   settings.live_output = facts.capture_disabled;
@@ -318,11 +382,21 @@ int run(int argc, char** argv) {
   };
   settings.isolate_units = options.isolate != "worker";
   decide_zygote(options, *sandbox, workers, settings);
+  // The host session takes the workers' pytest arguments after their `-p bulkhead_worker`.
+  settings.host =
+      host_launch(options, launch, {launch.argv.begin() + 5, launch.argv.end()}, run_dir.path());
 
   RunResult result;
   {
     Supervisor supervisor(*sandbox, launch, settings, terminal);
     result = supervisor.run();
+  }
+  if (result.pytest_cache && !result.host_session_finished) {
+    // No host session wrote pytest's cache: write what this run's pytest would have.
+    for (const std::string& problem :
+         write_pytest_cache(*result.pytest_cache, result.records, result.collected)) {
+      terminal.line("bulkhead: " + problem, "yellow");
+    }
   }
   const double duration =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

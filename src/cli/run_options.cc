@@ -46,6 +46,11 @@ std::string parse_choice(const std::string& text, const std::vector<std::string>
   return text;
 }
 
+std::string checked_write_through(const std::string& text) {
+  if (auto problem = sandbox::write_through_problem(text)) throw UserError(*problem);
+  return text;
+}
+
 std::string parse_color(const std::string& text) {
   if (text != "yes" && text != "no" && text != "auto") {
     throw UserError("expected yes, no or auto, got '" + text + "'");
@@ -87,6 +92,14 @@ const std::map<std::string, Setter>& setters() {
          o.keep_logs = v == "true";
        }},
       {"color", [](RunOptions& o, const std::string& v) { o.color = parse_color(v); }},
+      {"controller",
+       [](RunOptions& o, const std::string& v) {
+         o.controller = parse_choice(v, {"auto", "on", "off"});
+       }},
+      {"write_through",
+       [](RunOptions& o, const std::string& v) {
+         o.write_through.push_back(checked_write_through(v));
+       }},
       {"output_cap",
        [](RunOptions& o, const std::string& v) { o.output_cap_bytes = parse_size(v); }},
       {"shard", [](RunOptions& o, const std::string& v) { o.shard = v; }},
@@ -145,6 +158,20 @@ void apply_pyproject(const std::string& pyproject_path, RunOptions& options) {
     if (setter == setters().end()) {
       throw UserError(location + ": unknown key '" + std::string(raw_key.str()) +
                       "' in [tool.pytest-bulkhead]");
+    }
+    if (const toml::array* list = node.as_array(); list != nullptr && key == "write_through") {
+      for (const toml::node& entry : *list) {
+        auto text = entry.value<std::string>();
+        if (!text)
+          throw UserError(where(pyproject_path, entry.source()) + ": " + key +
+                          ": expected an array of paths (strings)");
+        try {
+          setter->second(options, *text);
+        } catch (const UserError& error) {
+          throw UserError(where(pyproject_path, entry.source()) + ": " + key + ": " + error.what());
+        }
+      }
+      continue;
     }
     auto text = scalar_text(node);
     if (!text) throw UserError(location + ": " + key + ": expected a string or a number");
@@ -236,6 +263,15 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   bool store_durations = false;
   app.add_flag("--store-durations", store_durations,
                "Write the measured durations to --durations-path after the run");
+  add("--controller", "controller",
+      "The host session (pytest-xdist's controller, for pytest-cov and other plugins): auto "
+      "(when a plugin, conftest or option needs it), on, off");
+  std::vector<std::string> write_through;
+  app.add_option("--write-through", write_through,
+                 "A project path whose writes reach the host (read-write bind over the overlay); "
+                 "repeatable, adds to the profile's mounts.write_through")
+      ->type_name("PATH")
+      ->allow_extra_args(false);
   bool require_isolation = false;
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when an isolation is unavailable");
@@ -279,6 +315,13 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
                     std::string(dist_mode_name(options.dist)) + " groups tests otherwise");
   }
   if (options.isolate == "file") options.dist = DistMode::LoadFile;
+  for (const std::string& path : write_through) {
+    try {
+      options.write_through.push_back(checked_write_through(path));
+    } catch (const UserError& error) {
+      throw UserError("bulkhead run: --write-through: " + std::string(error.what()));
+    }
+  }
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
   if (store_durations) options.store_durations = true;
@@ -302,6 +345,7 @@ PytestArgFacts inspect_pytest_args(const std::vector<std::string>& args) {
       facts.randomly_disabled = true;
     }
     if (arg.rfind("--randomly-seed", 0) == 0) facts.has_randomly_seed = true;
+    if (arg == "--cache-show" || arg.rfind("--cache-show=", 0) == 0) facts.cache_show = true;
     // An option's value ("-k -v") is not a flag.
     static const std::vector<std::string> with_value = {
         "-k",        "-m",         "-p",           "-c",         "-o",       "-r",

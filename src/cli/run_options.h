@@ -27,8 +27,10 @@ struct RunOptions {
   std::string image;                      // --image dir:PATH: PATH (absolute); "" = the host's tree
   std::optional<int> max_worker_restart;  // nullopt: 4 x workers, as pytest-xdist
   bool require_isolation = false;
-  bool keep_logs = false;      // --keep-logs: keep the worker logs dir after the run
-  std::string color = "auto";  // yes | no | auto
+  bool keep_logs = false;                  // --keep-logs: keep the worker logs dir after the run
+  std::string color = "auto";              // yes | no | auto
+  std::string controller = "auto";         // the host session: auto | on | off
+  std::vector<std::string> write_through;  // project paths written through (with the profile's)
   uint64_t output_cap_bytes = uint64_t{1} << 20;
   std::string shard;             // --shard I/N or auto; "" runs the whole suite
   bool store_durations = false;  // --store-durations: write durations_path after the run
@@ -59,6 +61,7 @@ struct PytestArgFacts {
   bool capture_disabled = false;   // -s / --capture=no
   bool randomly_disabled = false;  // -p no:randomly
   bool has_randomly_seed = false;  // --randomly-seed given
+  bool cache_show = false;         // --cache-show: pytest only prints its cache, on the host
 };
 PytestArgFacts inspect_pytest_args(const std::vector<std::string>& args);
 

@@ -18,6 +18,9 @@ import time
 
 import pytest
 
+import bulkhead_compat
+import bulkhead_host
+
 PROTOCOL_VERSION = 1
 # Channel fds are moved out of the way of the tests' own fd numbers and not inherited.
 _HIGH_FD_FLOOR = 200
@@ -159,6 +162,39 @@ class Channel:
                 self._arrived.wait()
             return self._commands.popleft() if self._commands else None
 
+    def wait_for(self, name):
+        """Before the reader thread starts (start_reader): reads until command `name` arrives
+        and returns it (None if the peer closed); commands that arrive first wait in the queue
+        for receive()."""
+        self.flush()
+        while True:
+            for position, command in enumerate(self._commands):
+                if command.get("cmd") == name:
+                    del self._commands[position]
+                    return command
+            if self.closed:
+                return None
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return None
+            self._inbox += chunk
+            while True:
+                newline = self._inbox.find(b"\n")
+                if newline < 0:
+                    break
+                line = bytes(self._inbox[:newline])
+                del self._inbox[: newline + 1]
+                if line.strip():
+                    self._commands.append(json.loads(line))
+
+
+_CHANNEL_KEY = pytest.StashKey()
+_LINK_KEY = pytest.StashKey()
+
 
 def _truncate_sections(sections, cap):
     """Keeps at most `cap` bytes of captured output per report; counts the rest."""
@@ -194,10 +230,13 @@ class _XdistCompatFixtures:
 
 
 class BulkheadWorker:
-    def __init__(self, config, channel, output_cap, columns, log_fd):
+    def __init__(self, config, channel, output_cap, columns, log_fd, link):
         self.config = config
         self.log_fd = log_fd
         self.channel = channel
+        self.link = link
+        self.report_lines = {"header": [], "collection": []}  # pytest's hook-made lines
+        self.lines_phase = "header"
         self.output_cap = output_cap
         self.columns = columns
         self.items = []
@@ -298,6 +337,8 @@ class BulkheadWorker:
             faulthandler.enable(file=_REAL_STDERR_FD, all_threads=True)
         # pytest's own terminal output goes to the worker log, not the worker's stdout.
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        if reporter is not None:
+            self._capture_report_lines(reporter)
         if self.log_fd < 0 or reporter is None:
             return
         from _pytest._io import TerminalWriter
@@ -307,6 +348,45 @@ class BulkheadWorker:
         reporter._tw = TerminalWriter(file=log)
         reporter._tw.hasmarkup = markup
         reporter._tw.fullwidth = self.columns
+
+    def _capture_report_lines(self, reporter):
+        """Keeps the lines pytest_report_header / pytest_report_collectionfinish give the
+        terminal (rootdir, plugins, run-last-failure...): the supervisor prints them."""
+        original = reporter._write_report_lines_from_hooks
+
+        def capture(lines):
+            for line_or_lines in reversed(lines):
+                if isinstance(line_or_lines, str):
+                    self.report_lines[self.lines_phase].append(line_or_lines)
+                else:
+                    self.report_lines[self.lines_phase].extend(line_or_lines)
+            original(lines)
+
+        reporter._write_report_lines_from_hooks = capture
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        self.lines_phase = "collection"
+        if not self.link.asked:  # plugins registered during pytest_configure count too
+            reasons = bulkhead_host.needs(self.config, self.config.option)
+            if reasons and _ZYGOTE is not None:
+                _refuse_fork_for_host_session(reasons)
+            elif reasons:
+                self.link.request(reasons, wait=False)
+
+    def _cache_facts(self):
+        """What the supervisor needs to write pytest's cache as this run's pytest would."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return None
+        lfplugin = self.config.pluginmanager.get_plugin("lfplugin")
+        option = self.config.option
+        return {
+            "dir": str(cache._cachedir),
+            "lastfailed": dict(lfplugin.lastfailed) if lfplugin is not None else None,
+            "collectonly": bool(option.collectonly),
+            "stepwise": bool(getattr(option, "stepwise", False)),
+        }
 
     def pytest_collectreport(self, report):
         if report.failed or report.skipped:
@@ -321,6 +401,9 @@ class BulkheadWorker:
     def pytest_collection_finish(self, session):
         self.items = list(session.items)
         option = self.config.option
+        workerinput = getattr(self.config, "workerinput", None)
+        if isinstance(workerinput, bulkhead_host.WorkerInput):
+            workerinput.close()  # from here on, a missing key is a plain KeyError
         self.channel.send(
             {
                 "event": "collected",
@@ -329,6 +412,9 @@ class BulkheadWorker:
                 "items": [self._item_entry(item) for item in self.items],
                 "deselected": self.deselected,
                 "collect_reports": self.collect_reports,
+                "header": self.report_lines["header"],
+                "collection_lines": self.report_lines["collection"],
+                "cache": self._cache_facts(),
                 "settings": {
                     "tbstyle": option.tbstyle,
                     "showcapture": option.showcapture,
@@ -405,6 +491,16 @@ class BulkheadWorker:
                 "message": warning_record_to_str(warning_message),
             }
         )
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        yield
+        # After every plugin's sessionfinish (and pytest-cov's runtestloop wrapper) has filled
+        # config.workeroutput: the host session hands it to pytest_testnodedown.
+        try:
+            self.link.workeroutput(self.config, exitstatus)
+        except OSError:
+            pass  # the supervisor is gone: nobody to hand it to
 
     def pytest_internalerror(self, excrepr, excinfo):
         self.channel.send({"event": "internal_error", "text": str(excrepr)})
@@ -490,6 +586,57 @@ class BulkheadWorker:
         self.current_index = None
 
 
+def _channel(config):
+    channel = config.stash.get(_CHANNEL_KEY, None)
+    if channel is None:
+        channel = Channel(_move_fd_high(_env_int("BULKHEAD_CHANNEL_FD", 3)))
+        config.stash[_CHANNEL_KEY] = channel
+    return channel
+
+
+def _refuse_fork_for_host_session(reasons):
+    _ZYGOTE.host_session = "the host session configures each worker (%s)" % ", ".join(reasons)
+
+
+def _attach_workerinput(config, worker):
+    # What pytest-xdist gives its workers (worker_id/testrun_uid, pytest-django's per-worker
+    # database), plus whatever the host session's pytest_configure_node adds (pytest-cov).
+    base = {
+        "workerid": worker,
+        "workercount": _env_int("PYTEST_XDIST_WORKER_COUNT", 1),
+        "testrunuid": os.environ.get("PYTEST_XDIST_TESTRUNUID", ""),
+        "mainargv": list(sys.argv),
+    }
+    if _ZYGOTE is None:
+        link = bulkhead_host.attach(config, _channel(config), base)
+    else:
+        # The zygote configures once for all its forks, but the host session's
+        # pytest_configure_node answers each worker before it configures: a run that needs one
+        # spawns its workers (the zygote says why and does not fork).
+        reasons = bulkhead_host.needs(config, config.known_args_namespace)
+        if not reasons and os.environ.get("BULKHEAD_CONTROLLER") == "on":
+            reasons = ["--controller on"]
+        if reasons:
+            _refuse_fork_for_host_session(reasons)
+        link = bulkhead_host.HostLink(_channel(config))
+        config.workerinput = bulkhead_zygote.WatchedWorkerInput(base, _ZYGOTE.watch)
+        config.workeroutput = {}
+    bulkhead_compat.complete_workerinput(config.workerinput, config.known_args_namespace)
+    config.stash[_LINK_KEY] = link
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    worker = os.environ.get("BULKHEAD_WORKER")
+    if worker:
+        _channel(early_config)  # moved out of the tests' way before any conftest runs
+    outcome = yield
+    # Where pytest-xdist sets workerinput: the initial conftests are loaded (their hooks and
+    # pytest_plugins count), no pytest_configure has run yet.
+    if worker and outcome.excinfo is None:
+        _attach_workerinput(early_config, worker)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     worker = os.environ.get("BULKHEAD_WORKER")
@@ -499,14 +646,9 @@ def pytest_configure(config):
         "markers", "timeout(seconds): per-test timeout, enforced by the bulkhead supervisor"
     )
     config.addinivalue_line("markers", "xdist_group(name): run these tests in one worker")
-    run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    count = _env_int("PYTEST_XDIST_WORKER_COUNT", 1)
-    # What pytest-xdist gives its workers, so worker_id/testrun_uid and plugins keyed on
-    # them (pytest-django's per-worker database, pytest-cov) behave as under xdist.
-    config.workerinput = {"workerid": worker, "workercount": count, "testrunuid": run_uid}
-    if _ZYGOTE is not None:
-        config.workerinput = bulkhead_zygote.WatchedWorkerInput(config.workerinput, _ZYGOTE.watch)
-    config.workeroutput = {}
+    if config.stash.get(_LINK_KEY, None) is None:
+        _attach_workerinput(config, worker)
+    run_uid = config.workerinput.get("testrunuid", "")
     if not config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistCompatFixtures(worker, run_uid), "bulkhead_xdist")
 
@@ -514,12 +656,12 @@ def pytest_configure(config):
     if stacks_fd >= 0:
         stacks_fd = _move_fd_high(stacks_fd)
         faulthandler.register(signal.SIGUSR1, file=stacks_fd, all_threads=True)
-    channel = Channel(_move_fd_high(_env_int("BULKHEAD_CHANNEL_FD", 3)))
     plugin = BulkheadWorker(
         config,
-        channel,
+        _channel(config),
         output_cap=_env_int("BULKHEAD_OUTPUT_CAP", 1 << 20),
         columns=_env_int("BULKHEAD_COLUMNS", 80),
         log_fd=_env_int("BULKHEAD_LOG_FD", -1),
+        link=config.stash[_LINK_KEY],
     )
     config.pluginmanager.register(plugin, "bulkhead_worker_session")

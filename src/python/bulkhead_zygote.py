@@ -140,6 +140,7 @@ class Zygote:
         self.watch = watch
         self.broken = None  # why it cannot fork, found before the collection
         self.declared = None  # a plugin's or conftest's own word that it is fork-unsafe
+        self.host_session = None  # why this run needs pytest-xdist's controller (bulkhead_host)
         self.lib = None
         self.setup = None
 
@@ -171,6 +172,8 @@ class Zygote:
     def unsafe_reason(self):
         """One line saying why forking would not give each worker a fresh worker's world, or
         None."""
+        if self.host_session:
+            return self.host_session
         if self.declared:
             return self.declared
         if self.watch.reads:

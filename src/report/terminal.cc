@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <tuple>
@@ -168,8 +169,11 @@ void Terminal::separator(char fill, const std::string& title, const char* color,
   line(text, color, bold);
 }
 
-void Terminal::collected(std::size_t items, std::size_t deselected, std::size_t errors) {
+void Terminal::collected(std::size_t items, std::size_t deselected, std::size_t errors,
+                         const std::vector<std::string>& header,
+                         const std::vector<std::string>& after) {
   if (quiet()) return;
+  for (const std::string& text : header) line(text);
   std::string text = "collected " + std::to_string(items + deselected) +
                      (items + deselected == 1 ? " item" : " items");
   if (errors > 0) text += " / " + std::to_string(errors) + (errors == 1 ? " error" : " errors");
@@ -178,6 +182,7 @@ void Terminal::collected(std::size_t items, std::size_t deselected, std::size_t 
         " / " + std::to_string(deselected) + " deselected / " + std::to_string(items) + " selected";
   }
   line(text, nullptr, true);
+  for (const std::string& text : after) line(text);
   line("");
 }
 
@@ -486,8 +491,29 @@ void Terminal::short_summary(const SummaryInput& input) {
   for (const std::string& text : lines) line(text);
 }
 
+// Categories plugins report beyond pytest's own (pytest-rerunfailures' "rerun"), first-seen.
+std::vector<std::string> Terminal::unknown_categories(const SummaryInput& input) {
+  static const std::vector<std::string> builtin = {"failed",  "passed",  "skipped",  "deselected",
+                                                   "xfailed", "xpassed", "warnings", "error"};
+  std::vector<std::string> out;
+  for (const DisplayedTest& test : input.tests) {
+    for (const PhaseReport& phase : test.record->phases) {
+      const std::string category = phase_category(phase);
+      if (category.empty() ||
+          std::find(builtin.begin(), builtin.end(), category) != builtin.end() ||
+          std::find(out.begin(), out.end(), category) != out.end()) {
+        continue;
+      }
+      out.push_back(category);
+    }
+  }
+  return out;
+}
+
 const char* Terminal::main_color(const SummaryInput& input) const {
-  bool failed = false, warned = !input.warnings.empty() || input.not_run_shown > 0, passed = false;
+  bool failed = false, passed = false;
+  bool warned =
+      !input.warnings.empty() || input.not_run_shown > 0 || !unknown_categories(input).empty();
   for (const DisplayedTest& test : input.tests) {
     for (const PhaseReport& phase : test.record->phases) {
       const std::string category = phase_category(phase);
@@ -523,8 +549,13 @@ void Terminal::closing_line(const SummaryInput& input) {
   const char* color = main_color(input);
   std::string plain;
   std::string painted;
-  for (const char* key : {"failed", "passed", "skipped", "deselected", "xfailed", "xpassed",
-                          "warnings", "error", "not run"}) {
+  // pytest's known categories, then the ones plugins add ("rerun", "subtests passed") in the
+  // order they first appear, then ours.
+  std::vector<std::string> keys = {"failed",  "passed",  "skipped",  "deselected",
+                                   "xfailed", "xpassed", "warnings", "error"};
+  for (const std::string& category : unknown_categories(input)) keys.push_back(category);
+  keys.push_back("not run");
+  for (const std::string& key : keys) {
     const std::size_t count = counts[key];
     if (count == 0) continue;
     std::string noun = key;
@@ -562,6 +593,10 @@ void Terminal::summary(const SummaryInput& input) {
   end_progress_line();
   failure_sections(input);
   warnings_summary(input);
+  if (!input.plugin_sections.empty()) {
+    write(input.plugin_sections);
+    if (input.plugin_sections.back() != '\n') write("\n");
+  }
   short_summary(input);
   for (const std::string& error : input.internal_errors) {
     line("INTERNALERROR> " + error, "red");

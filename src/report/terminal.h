@@ -44,6 +44,7 @@ struct SummaryInput {
   std::string interrupted;        // "stopping after 1 failures", "" when not interrupted
   std::vector<std::string> internal_errors;
   double duration_s = 0;
+  std::string plugin_sections;  // what plugins add to pytest's terminal summary (coverage...)
 };
 
 class Terminal {
@@ -58,7 +59,11 @@ class Terminal {
   void separator(char fill, const std::string& title, const char* color = nullptr,
                  bool bold = false);
   void line(std::string_view text, const char* color = nullptr, bool bold = false);
-  void collected(std::size_t items, std::size_t deselected, std::size_t errors);
+  // pytest's header lines from plugins (`header`: rootdir, plugins...), "collected N items",
+  // then the lines plugins add after it (`after`: run-last-failure...).
+  void collected(std::size_t items, std::size_t deselected, std::size_t errors,
+                 const std::vector<std::string>& header = {},
+                 const std::vector<std::string>& after = {});
 
   // One test finished (normally or through a cause): its letters or verbose lines, then the
   // progress once the line is full. `done`/`total` count tests.
@@ -81,6 +86,7 @@ class Terminal {
   void closing_line(const SummaryInput& input);
   void phase_body(const PhaseReport& phase, const protocol::PhaseDisplay* display);
   const char* main_color(const SummaryInput& input) const;
+  static std::vector<std::string> unknown_categories(const SummaryInput& input);
 
   std::FILE* out_;
   TerminalOptions options_;

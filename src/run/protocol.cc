@@ -125,6 +125,18 @@ ReportedPhase decode_phase(json& object, const std::string& event) {
   return out;
 }
 
+std::vector<std::string> string_list(Fields& fields, const std::string& key) {
+  std::vector<std::string> out;
+  json* value = fields.find(key);
+  if (value == nullptr) return out;
+  if (!value->is_array()) fields.fail(key, "an array of strings");
+  for (json& entry : *value) {
+    if (!entry.is_string()) fields.fail(key, "an array of strings");
+    out.push_back(std::move(entry.get_ref<std::string&>()));
+  }
+  return out;
+}
+
 CollectedEvent decode_collected(json& object) {
   Fields fields(object, "collected");
   CollectedEvent event;
@@ -159,6 +171,20 @@ CollectedEvent decode_collected(json& object) {
   out.ini_timeout = settings.string("ini_timeout");
   out.python_version = settings.string("python");
   out.pytest_version = settings.string("pytest");
+  event.header_lines = string_list(fields, "header");
+  event.collection_lines = string_list(fields, "collection_lines");
+  if (json* cache = fields.find("cache")) {
+    if (!cache->is_object()) fields.fail("cache", "an object");
+    Fields facts(*cache, "collected.cache");
+    PytestCacheFacts& out_cache = event.cache.emplace();
+    out_cache.dir = facts.string("dir", true);
+    if (json* lastfailed = facts.find("lastfailed")) {
+      if (!lastfailed->is_object()) facts.fail("lastfailed", "an object");
+      out_cache.lastfailed = std::move(*lastfailed);
+    }
+    out_cache.collect_only = facts.boolean("collectonly");
+    out_cache.stepwise = facts.boolean("stepwise");
+  }
   return event;
 }
 
@@ -189,6 +215,10 @@ Event decode_object(json& object) {
     }
     return event;
   }
+  if (kind == "need_controller") {
+    return NeedControllerEvent{string_list(typed, "reasons"), typed.boolean("wait")};
+  }
+  if (kind == "workeroutput") return WorkerOutputEvent{};
   throw ProtocolError("unknown event '" + kind + "'");
 }
 
@@ -235,6 +265,13 @@ std::string encode_steal(const std::vector<std::vector<std::size_t>>& units) {
     line += ']';
   }
   line += "]}\n";
+  return line;
+}
+
+std::string encode_workerinput(std::string_view data_json) {
+  std::string line = R"({"cmd":"workerinput","data":)";
+  line.append(data_json);
+  line += "}\n";
   return line;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -92,6 +93,15 @@ struct CollectReport {  // a collector that failed or skipped
   ReportedPhase report;
 };
 
+// pytest's cache as the worker saw it after collecting (absent with -p no:cacheprovider):
+// what the host side needs to write it as this run's pytest would.
+struct PytestCacheFacts {
+  std::string dir;                           // absolute: the rootdir's .pytest_cache, or cache_dir
+  std::optional<nlohmann::json> lastfailed;  // the last-failed set after collection
+  bool collect_only = false;
+  bool stepwise = false;  // --sw: the host session writes cache/stepwise
+};
+
 struct CollectedEvent {
   int protocol = 0;
   long pid = 0;
@@ -99,6 +109,9 @@ struct CollectedEvent {
   std::size_t deselected = 0;
   std::vector<CollectReport> collect_reports;
   WorkerSettings settings;
+  std::vector<std::string> header_lines;      // pytest_report_header (rootdir, plugins...)
+  std::vector<std::string> collection_lines;  // pytest_report_collectionfinish (run-last-failure)
+  std::optional<PytestCacheFacts> cache;
 };
 struct StartEvent {
   std::size_t index = 0;
@@ -128,8 +141,17 @@ struct ReleasedEvent {  // the answer to `steal`: the indices it gave back (mayb
   std::vector<std::size_t> indices;
 };
 
+// The worker needs the host session (pytest-xdist's controller): `reasons` name the plugins,
+// conftests or options; with `wait` it blocks until a `workerinput` command answers.
+struct NeedControllerEvent {
+  std::vector<std::string> reasons;
+  bool wait = false;
+};
+struct WorkerOutputEvent {};  // config.workeroutput at session finish: for the host session
+
 using Event = std::variant<CollectedEvent, StartEvent, TimeoutEvent, ReportEvent, FinishedEvent,
-                           WarningEvent, InternalErrorEvent, DoneEvent, ReleasedEvent>;
+                           WarningEvent, InternalErrorEvent, DoneEvent, ReleasedEvent,
+                           NeedControllerEvent, WorkerOutputEvent>;
 
 // Decodes one line. Throws ProtocolError with context on bad JSON, unknown events, missing or
 // mistyped fields.
@@ -145,5 +167,8 @@ std::string encode_go();
 // Give back these units (each all or nothing) unless started or already your `nextitem`;
 // answered at once by a `released` event, even while a test runs.
 std::string encode_steal(const std::vector<std::vector<std::size_t>>& units);
+// The worker's config.workerinput from the host session (`data_json`: a JSON object, or
+// "null" when no host session could serve it).
+std::string encode_workerinput(std::string_view data_json);
 
 }  // namespace bulkhead::protocol

@@ -32,7 +32,14 @@ class Supervisor::Loop {
         launch_(std::move(launch)),
         settings_(std::move(settings)),
         terminal_(terminal),
-        slots_(static_cast<std::size_t>(settings_.workers)) {
+        slots_(static_cast<std::size_t>(settings_.workers)),
+        host_(settings_.host) {
+    host_handler_.workerinput = [this](int slot, uint32_t generation, const std::string& data) {
+      if (slots_[static_cast<std::size_t>(slot)].generation == generation)
+        send(slot, protocol::encode_workerinput(data));
+    };
+    host_handler_.stop = [this](const std::string& reason) { stop_handing_out(reason); };
+    host_handler_.notice = [this](const std::string& text) { terminal_.line(text, "yellow"); };
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -225,6 +232,7 @@ class Supervisor::Loop {
       [[maybe_unused]] auto ignored = read(timer_fd_.get(), &expirations, sizeof expirations);
       return;
     }
+    if (source == Source::Host) return host_.on_ready(host_handler_);
     if (source == Source::Signal) {
       signalfd_siginfo info{};
       while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
@@ -266,7 +274,9 @@ class Supervisor::Loop {
       const bool open = worker.read_channel([&](std::string_view line) {
         if (slot.protocol_broken || line.empty()) return;
         try {
-          handle_event(index, protocol::decode_event(line));
+          protocol::Event event = protocol::decode_event(line);
+          if (host_.running() && host_.wants(event)) host_.forward(index, slot.generation, line);
+          handle_event(index, event);
         } catch (const protocol::ProtocolError& error) {
           protocol_failure(index, error.what());
         }
@@ -354,7 +364,10 @@ class Supervisor::Loop {
     }
     WorkPlan plan = plan_work();
     const std::size_t outside = items.size() - scheduled_total_;
-    terminal_.collected(scheduled_total_, reference_->deselected + outside, collect_errors);
+    std::vector<std::string> header = reference_->header_lines;
+    if (!host_.notice().empty()) header.push_back(host_.notice());
+    terminal_.collected(scheduled_total_, reference_->deselected + outside, collect_errors, header,
+                        reference_->collection_lines);
     if (!plan.note.empty()) terminal_.line(plan.note);
     records_.resize(items.size());
     displays_.resize(items.size());
@@ -411,6 +424,7 @@ class Supervisor::Loop {
     std::optional<double> limit = event.timeout_s;
     if (!limit) limit = settings_.test_timeout_s;
     if (!limit) limit = parse_timeout_text(reference_->settings.ini_timeout);
+    if (!limit) limit = settings_.profile_timeout_s;
     set_limit(slot, limit);
     records_[event.index].worker = slot.worker->name();
   }
@@ -427,7 +441,7 @@ class Supervisor::Loop {
 
   void on(int index, protocol::TimeoutEvent& event) {
     Slot& slot = slots_[static_cast<std::size_t>(index)];
-    // pytest-timeout's value counts only when neither the marker nor bulkhead set one.
+    // pytest-timeout's value counts only when neither the marker nor --timeout set one.
     if (slot.running != event.index || slot.marker_timeout_s || settings_.test_timeout_s) return;
     set_limit(slot, event.seconds);
   }
@@ -452,14 +466,8 @@ class Supervisor::Loop {
     const uint64_t hits = slot.worker->child().counters().pids_limit_hits;
     if (hits <= slot.pids_limit_hits) return;
     slot.pids_limit_hits = hits;
-    const uint64_t limit = sandbox_.profile().limits.pids.value_or(0);
-    const std::string note = "pids limit (" + std::to_string(limit) + ") reached";
-    phase.message = note + ": " + phase.message;
-    const std::string line = "\n[bulkhead] the worker's " + note +
-                             " during this test: the kernel refused " + std::to_string(hits) +
-                             " fork(s)\n";
-    phase.longrepr += line;
-    if (!display.longrepr_color.empty()) display.longrepr_color += line;
+    add_pids_limit_note(phase, display.longrepr_color, sandbox_.profile().limits.pids.value_or(0),
+                        hits);
   }
 
   void on(int index, protocol::FinishedEvent& event) {
@@ -486,6 +494,15 @@ class Supervisor::Loop {
   void on(int index, protocol::InternalErrorEvent& event) {
     internal_errors_.push_back("gw" + std::to_string(index) + ": " + event.text);
   }
+
+  void on(int index, protocol::NeedControllerEvent& event) {
+    Slot& slot = slots_[static_cast<std::size_t>(index)];
+    const bool watched = host_.fd() >= 0;
+    host_.need(index, slot.generation, event.reasons, event.wait, host_handler_);
+    if (!watched && host_.fd() >= 0) watch(host_.fd(), EPOLLIN, tag(Source::Host));
+  }
+
+  void on(int, protocol::WorkerOutputEvent&) {}  // forwarded to the host session
 
   void on(int index, protocol::DoneEvent&) {
     Slot& slot = slots_[static_cast<std::size_t>(index)];
@@ -594,8 +611,16 @@ class Supervisor::Loop {
 
   void count_failure() {
     ++failures_;
-    if (maxfail_ > 0 && failures_ >= maxfail_ && stop_reason_.empty()) {
-      stop_reason_ = "stopping after " + std::to_string(failures_) + " failures";
+    if (maxfail_ > 0 && failures_ >= maxfail_) {
+      stop_handing_out("stopping after " + std::to_string(failures_) + " failures");
+    }
+  }
+
+  // -x / --maxfail, or the host session's pytest asked to stop (--sw): no more hand-outs,
+  // workers drop their queues, and what ran is reported.
+  void stop_handing_out(const std::string& reason) {
+    if (stop_reason_.empty()) {
+      stop_reason_ = reason;
       stopped_by_maxfail_ = true;
       if (scheduler_) scheduler_->stop();
       for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
@@ -633,13 +658,7 @@ class Supervisor::Loop {
     auto consider = [&next](const std::optional<Clock::time_point>& when) {
       if (when && (!next || *when < *next)) next = when;
     };
-    for (const Slot& slot : slots_) {
-      if (!slot.worker) continue;
-      if (!slot.timeout_fired) consider(slot.deadline);
-      consider(slot.kill_at);
-      consider(slot.stacks_poll_at);
-      consider(slot.exit_by);
-    }
+    for (const Slot& slot : slots_) slot.deadlines(consider);
     itimerspec spec{};
     if (next) {
       auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
@@ -662,37 +681,7 @@ class Supervisor::Loop {
       stop_everything();
       return;
     }
-    for (Slot& slot : slots_) {
-      if (!slot.worker) continue;
-      if (slot.deadline && !slot.timeout_fired && now >= *slot.deadline && slot.running) {
-        // Ask for the Python stacks (faulthandler on SIGUSR1), then kill after a grace.
-        slot.timeout_fired = true;
-        slot.stacks_seen = slot.worker->stacks_size();
-        slot.worker->child().signal(SIGUSR1);
-        slot.kill_at = now + std::chrono::duration_cast<Clock::duration>(
-                                 Seconds(settings_.stack_dump_grace_s));
-        slot.stacks_poll_at = now + kStacksPoll;
-      }
-      if (slot.stacks_poll_at && now >= *slot.stacks_poll_at) {
-        // faulthandler writes the whole dump from its signal handler: once the file has grown
-        // and then stopped growing, the grace has done its job and the kill need not wait.
-        const uint64_t size = slot.worker->stacks_size();
-        const bool grew = size > slot.stacks_seen;
-        slot.stacks_poll_at = now + kStacksPoll;
-        if (!grew && slot.stacks_dumped) slot.kill_at = now;
-        slot.stacks_dumped |= grew;
-        slot.stacks_seen = size;
-      }
-      if (slot.kill_at && now >= *slot.kill_at) {
-        slot.kill_at.reset();
-        slot.stacks_poll_at.reset();
-        slot.worker->child().kill();
-      }
-      if (slot.exit_by && now >= *slot.exit_by) {
-        slot.exit_by.reset();
-        slot.worker->child().kill();
-      }
-    }
+    for (Slot& slot : slots_) slot.check_deadlines(now, settings_.stack_dump_grace_s);
   }
 
   // -- a worker ended ------------------------------------------------------------------------
@@ -707,6 +696,9 @@ class Supervisor::Loop {
     for (std::string* pending : {&slot.live_stdout, &slot.live_stderr}) {
       if (!pending->empty()) terminal_.worker_output(slot.worker->name(), "\n", *pending);
     }
+    const bool clean = slot.done && !slot.protocol_broken;
+    if (slot.running) end_running_test(slot, info);  // before pytest_testnodedown
+    host_.node_down(index, slot.generation, clean ? "" : describe_exit(slot.worker->name(), info));
 
     if (!slot.collected && !reference_) {
       // Died before the first collection anywhere: a broken command line, conftest or env.
@@ -716,16 +708,14 @@ class Supervisor::Loop {
         startup_exit_code_ = info.exit_code;
       }
       slot.retired = true;
-      release(index);
+      slot.release();
       if (live_workers() == 0) fatal_ = true;
       return;
     }
 
     const std::optional<std::size_t> lost = slot.running;
-    if (lost) end_running_test(slot, info);
     if (scheduler_ && index < active_workers_) scheduler_->on_worker_lost(index, lost);
-    const bool clean = slot.done && !slot.protocol_broken;
-    release(index);
+    slot.release();
     // Its held tests went back to the queue: workers that can still take tests get them now,
     // not at their next result (an idle one would otherwise wait for nothing).
     for (int i = 0; i < active_workers_; ++i) {
@@ -782,16 +772,6 @@ class Supervisor::Loop {
     }
   }
 
-  void release(int index) {
-    Slot& slot = slots_[static_cast<std::size_t>(index)];
-    slot.worker.reset();  // closes its fds (leaving the epoll set) and reaps the sandbox
-    slot.running.reset();
-    slot.deadline.reset();
-    slot.kill_at.reset();
-    slot.stacks_poll_at.reset();
-    slot.exit_by.reset();
-  }
-
   // The worker died (or was killed) while running a test: record why, once.
   void end_running_test(Slot& slot, const sandbox::ExitInfo& info) {
     const std::size_t index = *slot.running;
@@ -821,6 +801,10 @@ class Supervisor::Loop {
     }
     record.worker = worker.name();
     displays_[index].resize(record.phases.size());
+    if (const auto phase = cause_phase_index(record)) {
+      host_.lost(worker.slot(), slot.generation, record.nodeid, record.phases[*phase].when,
+                 record.cause_message, record.phases[*phase].duration);
+    }
     if (record.cause != Cause::NotRun) count_failure();
     test_ended(index);
   }
@@ -859,7 +843,14 @@ class Supervisor::Loop {
       }
     }
 
+    // The host session's pytest finishes its session (caches, coverage): its summary sections
+    // go where pytest prints them.
+    const HostSummary host =
+        host_.finish(interrupted_ ? stop_reason_ : "", failures_, signal_fd_.get(), host_handler_);
+    internal_errors_.insert(internal_errors_.end(), host.errors.begin(), host.errors.end());
     SummaryInput summary;
+    summary.plugin_sections = host.sections;
+    for (const auto& [nodeid, message] : host.warnings) warnings_.push_back({nodeid, message});
     for (std::size_t index : finish_order_) {
       summary.tests.push_back({&records_[index], &displays_[index]});
     }
@@ -878,6 +869,10 @@ class Supervisor::Loop {
     std::sort(result.records.begin(), result.records.end(),
               [](const TestRecord& a, const TestRecord& b) { return a.index < b.index; });
     result.exit_code = exit_code(not_run_shown);
+    if (host.finished && host.exit_status == 1 && result.exit_code == 0) result.exit_code = 1;
+    result.host_session_finished = host.finished;
+    if (reference_) result.pytest_cache = reference_->cache;
+    for (const TestRecord& record : records_) result.collected.push_back(record.nodeid);
     return result;
   }
 
@@ -935,6 +930,8 @@ class Supervisor::Loop {
   std::string stop_reason_;
   std::string not_run_reason_;
   std::string mismatch_;
+  HostSession host_;
+  HostSession::Handler host_handler_;
 };
 
 Supervisor::Supervisor(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sandbox/sandbox.h"
+#include "src/host/host_session.h"
 #include "src/report/terminal.h"
 #include "src/report/test_model.h"
 #include "src/run/protocol.h"
@@ -26,7 +27,8 @@ constexpr int kExitCollectionMismatch = 3;
 struct SupervisorSettings {
   int workers = 1;
   DistMode dist = DistMode::Load;
-  std::optional<double> test_timeout_s;     // --timeout or the profile's limit
+  std::optional<double> test_timeout_s;     // --timeout
+  std::optional<double> profile_timeout_s;  // the profile's limit: after pytest-timeout's ini
   std::string test_timeout_source;          // "--timeout", "profile default", ...
   std::optional<double> session_timeout_s;  // --session-timeout
   int max_worker_restart = 4;
@@ -42,6 +44,7 @@ struct SupervisorSettings {
   bool zygote = false;
   std::string zygote_refused;
   bool isolate_units = false;  // --isolate test|file: every unit in a fresh sandbox
+  HostLaunch host;             // the host session, started when a worker needs it
 };
 
 struct RunResult {
@@ -50,6 +53,9 @@ struct RunResult {
   protocol::WorkerSettings worker_settings;
   std::string pytest_version;
   std::string python_version;
+  std::optional<protocol::PytestCacheFacts> pytest_cache;  // as the first worker saw it
+  std::vector<std::string> collected;                      // node ids of the collection
+  bool host_session_finished = false;  // it ran pytest's session finish (wrote the cache)
 };
 
 class Supervisor {

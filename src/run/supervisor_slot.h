@@ -2,6 +2,8 @@
 // slot, and the small helpers of its event loop (epoll tags, clocks, the ini timeout).
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -23,7 +25,7 @@ inline double wall_now() {
 }
 
 // What an epoll event belongs to, packed into its 64-bit tag.
-enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd };
+enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd, Host };
 
 inline uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
   return (static_cast<uint64_t>(slot) << 40) | (static_cast<uint64_t>(generation) << 8) |
@@ -76,6 +78,57 @@ struct Supervisor::Slot {
   // Whether its worker can answer a steal (started, not exiting, not being killed).
   bool can_give_back() const {
     return worker && collected && !done && !protocol_broken && !timeout_fired;
+  }
+
+  void release() {
+    worker.reset();  // closes its fds (leaving the epoll set) and reaps the sandbox
+    running.reset();
+    deadline.reset();
+    kill_at.reset();
+    stacks_poll_at.reset();
+    exit_by.reset();
+  }
+
+  // Each pending deadline of a live worker, to `consider(std::optional<time_point>)`.
+  template <typename Consider>
+  void deadlines(Consider&& consider) const {
+    if (!worker) return;
+    if (!timeout_fired) consider(deadline);
+    consider(kill_at);
+    consider(stacks_poll_at);
+    consider(exit_by);
+  }
+
+  // Acts on the deadlines that have passed: at the test's deadline ask for the Python stacks
+  // (faulthandler on SIGUSR1) and kill after a grace; kill a worker slow to exit after `done`.
+  void check_deadlines(Clock::time_point now, double stack_dump_grace_s) {
+    if (!worker) return;
+    if (deadline && !timeout_fired && now >= *deadline && running) {
+      timeout_fired = true;
+      stacks_seen = worker->stacks_size();
+      worker->child().signal(SIGUSR1);
+      kill_at = now + std::chrono::duration_cast<Clock::duration>(Seconds(stack_dump_grace_s));
+      stacks_poll_at = now + supervisor_detail::kStacksPoll;
+    }
+    if (stacks_poll_at && now >= *stacks_poll_at) {
+      // faulthandler writes the whole dump from its signal handler: once the file has grown
+      // and then stopped growing, the grace has done its job and the kill need not wait.
+      const uint64_t size = worker->stacks_size();
+      const bool grew = size > stacks_seen;
+      stacks_poll_at = now + supervisor_detail::kStacksPoll;
+      if (!grew && stacks_dumped) kill_at = now;
+      stacks_dumped |= grew;
+      stacks_seen = size;
+    }
+    if (kill_at && now >= *kill_at) {
+      kill_at.reset();
+      stacks_poll_at.reset();
+      worker->child().kill();
+    }
+    if (exit_by && now >= *exit_by) {
+      exit_by.reset();
+      worker->child().kill();
+    }
   }
 };
 

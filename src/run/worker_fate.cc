@@ -92,4 +92,15 @@ Fate describe_fate(const FateInput& input) {
   return fate;
 }
 
+void add_pids_limit_note(PhaseReport& phase, std::string& longrepr_color, uint64_t limit,
+                         uint64_t hits) {
+  const std::string note = "pids limit (" + std::to_string(limit) + ") reached";
+  phase.message = note + ": " + phase.message;
+  const std::string line = "\n[bulkhead] the worker's " + note +
+                           " during this test: the kernel refused " + std::to_string(hits) +
+                           " fork(s)\n";
+  phase.longrepr += line;
+  if (!longrepr_color.empty()) longrepr_color += line;
+}
+
 }  // namespace bulkhead

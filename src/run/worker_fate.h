@@ -43,6 +43,11 @@ std::string describe_exit(const std::string& worker, const sandbox::ExitInfo& ex
 // conftest): each failure ("headline\ndetails") once per distinct details.
 std::vector<std::string> distinct_startup_failures(const std::vector<std::string>& failures);
 
+// A failed phase of a test during which the sandbox refused `hits` forks at pids.max: the
+// message and longrepr (and its coloured form, when set) say so.
+void add_pids_limit_note(PhaseReport& phase, std::string& longrepr_color, uint64_t limit,
+                         uint64_t hits);
+
 std::string format_seconds(double seconds);  // "5s", "1.5s"
 std::string mebibytes(uint64_t bytes);       // "512 MiB"
 

@@ -155,20 +155,22 @@ bool WorkerProcess::send(std::string_view line) {
   return flush();
 }
 
-bool WorkerProcess::flush() {
-  while (!outbox_.empty() && channel_) {
-    const ssize_t wrote = ::send(channel_.get(), outbox_.data(), outbox_.size(), MSG_NOSIGNAL);
+bool flush_outbox(int fd, std::string& outbox) {
+  while (!outbox.empty() && fd >= 0) {
+    const ssize_t wrote = ::send(fd, outbox.data(), outbox.size(), MSG_NOSIGNAL);
     if (wrote > 0) {
-      outbox_.erase(0, static_cast<std::size_t>(wrote));
+      outbox.erase(0, static_cast<std::size_t>(wrote));
       continue;
     }
     if (wrote < 0 && errno == EINTR) continue;
     if (wrote < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    outbox_.clear();  // the worker is gone; its pidfd tells the rest
+    outbox.clear();  // the peer is gone; whoever watches it tells the rest
     return false;
   }
   return false;
 }
+
+bool WorkerProcess::flush() { return flush_outbox(channel_.get(), outbox_); }
 
 std::string WorkerProcess::stderr_tail() const {
   std::string_view tail(tail_);

@@ -48,6 +48,9 @@ bool drain_output(UniqueFd& fd, const std::function<void(std::string_view)>& sin
 // The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
 // templates, and bulkhead's own variables.
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot);
+// Writes as much of `outbox` to the non-blocking stream socket `fd` as it takes now. Returns
+// true when bytes remain (wait for EPOLLOUT); a closed peer drops them and returns false.
+bool flush_outbox(int fd, std::string& outbox);
 
 class WorkerProcess {
  public:

@@ -80,7 +80,8 @@ def run_pytest(*args, cwd, env=None, timeout=240):
     full_env.pop("PYTEST_ADDOPTS", None)
     full_env.pop("BULKHEAD_WORKER", None)
     return subprocess.run([SYSTEM_PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-p",
-                           "no:randomly", *args], cwd=str(cwd), env=full_env,
+                           "no:randomly", "-p", "no:random_order", *args],
+                          cwd=str(cwd), env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
