@@ -47,7 +47,7 @@ image:
 test-image: build image
 	cd $(BUILD) && BULKHEAD=$(abspath $(BUILD))/bin/bulkhead BULKHEAD_IMAGE=$(abspath $(IMAGE)) \
 	  BULKHEAD_SOURCE_DIR=$(CURDIR) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -v \
-	  -p no:cacheprovider -p no:randomly $(CURDIR)/tests/images/test_image.py
+	  -p no:cacheprovider -p no:randomly -p no:random_order $(CURDIR)/tests/images/test_image.py
 
 deps:
 	apt-get update -q

@@ -299,7 +299,7 @@ def test_bazel_premature_exit_file_stays_when_bulkhead_is_killed(tmp_path):
     env = environment({"TEST_TOTAL_SHARDS": "1", "TEST_SHARD_INDEX": "0",
                        "TEST_PREMATURE_EXIT_FILE": str(marker)})
     proc = subprocess.Popen([BULKHEAD, "run", "-n", "1", "--shard", "auto", "-s", "-p",
-                             "no:cacheprovider"], cwd=suite, env=env, stdout=subprocess.PIPE,
+                             "no:cacheprovider", "-p", "no:random_order"], cwd=suite, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     wait_for_line(proc, "SLOW-STARTED")
     assert marker.exists()

@@ -67,7 +67,7 @@ def test_attempts_inside_run_workers(stage, mode, check, host_secrets):
         junit = project / "junit.xml"
         command = [str(stage / "bin" / "bulkhead"), "run", "-n", "2", "--python",
                    "/usr/bin/python3", "--color", "no", "-p", "no:cacheprovider",
-                   f"--junitxml={junit}"]
+                   "-p", "no:random_order", f"--junitxml={junit}"]
         if mode == "rootless":
             command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
         env = {**os.environ, "ESCAPE_SECRET": host_secrets["secret"],
