@@ -306,10 +306,8 @@ int run(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
 
   const std::string project_dir = project_root(cwd);
-  std::vector<std::string> write_through_paths = profile.mounts.write_through;
-  write_through_paths.insert(write_through_paths.end(), options.write_through.begin(),
-                             options.write_through.end());
-  const WriteThrough write_through(project_dir, write_through_paths);
+  const WriteThrough write_through(project_dir, profile.mounts.write_through,
+                                   options.write_through);
   for (const auto& bind : write_through.binds()) profile.mounts.binds.push_back(bind);
 
   sandbox::SandboxOptions sandbox_options;

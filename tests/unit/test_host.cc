@@ -115,7 +115,7 @@ TEST_F(TempDir, PytestCacheProblemsAreReportedNotThrown) {
 TEST_F(TempDir, WriteThroughCreatesMissingPathsAndRemovesThemWhenEmpty) {
   fs::create_directories(dir_ / "kept");
   {
-    const WriteThrough through(dir_.string(), {"kept", "new/deeper", ".hypothesis", "kept"});
+    const WriteThrough through(dir_.string(), {}, {"kept", "new/deeper", ".hypothesis", "kept"});
     ASSERT_EQ(through.binds().size(), 3u);
     EXPECT_EQ(through.binds()[1].source, (dir_ / "new" / "deeper").string());
     EXPECT_EQ(through.binds()[1].target, through.binds()[1].source);
@@ -128,11 +128,21 @@ TEST_F(TempDir, WriteThroughCreatesMissingPathsAndRemovesThemWhenEmpty) {
   EXPECT_FALSE(fs::exists(dir_ / "new"));                     // ours and empty
   EXPECT_TRUE(fs::exists(dir_ / ".hypothesis" / "example"));  // written to: kept
   std::ofstream(dir_ / "plain") << "x";
-  const WriteThrough blocked(dir_.string(), {"plain/sub"});
+  const WriteThrough blocked(dir_.string(), {}, {"plain/sub"});
   EXPECT_TRUE(blocked.binds().empty());
   ASSERT_EQ(blocked.problems().size(), 1u);
   EXPECT_NE(blocked.problems()[0].find("write-through plain/sub: cannot create"),
             std::string::npos);
+}
+
+TEST_F(TempDir, WriteThroughBindsAProfilesPathOnlyWhenItExists) {
+  fs::create_directories(dir_ / "present");
+  const WriteThrough through(dir_.string(), {".hypothesis", "present", "named"}, {"named"});
+  ASSERT_EQ(through.binds().size(), 2u);
+  EXPECT_EQ(through.binds()[0].source, (dir_ / "named").string());    // named: created
+  EXPECT_EQ(through.binds()[1].source, (dir_ / "present").string());  // the profile's, present
+  EXPECT_FALSE(fs::exists(dir_ / ".hypothesis"));                     // the profile's, missing
+  EXPECT_TRUE(through.problems().empty());
 }
 
 TEST(WriteThroughPaths, OnlyRelativePathsInsideTheProject) {
