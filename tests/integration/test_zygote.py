@@ -144,13 +144,14 @@ ISOLATED = {
 def test_isolate_test_gives_every_test_a_fresh_tmp_and_network(tmp_path, mode):
     suite = write(tmp_path, ISOLATED)
     result = run_bulkhead("-n", "2", "--isolate", "test", "--zygote", mode, "-p",
-                          "no:cacheprovider", cwd=suite)
+                          "no:cacheprovider", "-p", "no:random_order", cwd=suite)
     assert result.returncode == 0, result.stdout
     assert "6 passed" in result.stdout
     assert FALLBACK not in result.stdout
     # The same tests share a sandbox per worker without it: the check can fail (every test but
     # each worker's first; one worker may run them all).
-    shared = run_bulkhead("-n", "2", "--zygote", mode, "-p", "no:cacheprovider", cwd=suite)
+    shared = run_bulkhead("-n", "2", "--zygote", mode, "-p", "no:cacheprovider", "-p",
+                          "no:random_order", cwd=suite)
     assert shared.returncode == 1, shared.stdout
     assert "4 failed, 2 passed" in shared.stdout or "5 failed, 1 passed" in shared.stdout
 
@@ -173,7 +174,7 @@ def test_isolate_file_runs_each_file_in_its_own_sandbox(tmp_path):
             """
     suite = write(tmp_path, files)
     result = run_bulkhead("-n", "2", "--isolate", "file", "--zygote", "on", "-p",
-                          "no:cacheprovider", cwd=suite)
+                          "no:cacheprovider", "-p", "no:random_order", cwd=suite)
     assert result.returncode == 0, result.stdout
     assert "6 passed" in result.stdout
 
