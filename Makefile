@@ -10,7 +10,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3-pytest-mock python3-pytest-benchmark python3-pytest-subtests python3-hypothesis \
   python3-pytest-localserver python3-pytest-lazy-fixture \
   iproute2 util-linux procps bubblewrap hyperfine \
-  qemu-system-x86 linux-image-amd64 busybox-static cpio kmod mmdebstrap \
+  qemu-system-x86 linux-image-amd64 busybox-static cpio kmod e2fsprogs mmdebstrap \
   libpython3.11-testsuite git
 
 .PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench format format-check clean

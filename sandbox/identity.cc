@@ -6,7 +6,9 @@
 #include <fmt/core.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <sched.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 
 #include "sandbox/error.h"
 #include "sandbox/file_util.h"
+#include "sandbox/mount_view.h"
 #include "sandbox/namespaces.h"
 
 namespace bulkhead::sandbox {
@@ -61,6 +64,34 @@ UniqueFd create_user_namespace(const std::string& uid_map, const std::string& gi
 
 std::string range_map(uint32_t inside, uint32_t outside, uint32_t count) {
   return fmt::format("{} {} {}\n", inside, outside, count);
+}
+
+// The filesystem type of `path` by name where it is a common one, else its magic number.
+std::string filesystem_name(const std::string& path) {
+  struct statfs fs = {};
+  if (::statfs(path.c_str(), &fs) != 0) return "unknown filesystem";
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case TMPFS_MAGIC:
+      return "tmpfs";
+    case RAMFS_MAGIC:
+      return "ramfs";
+    case V9FS_MAGIC:
+      return "9p";
+    case NFS_SUPER_MAGIC:
+      return "nfs";
+    case OVERLAYFS_SUPER_MAGIC:
+      return "overlayfs";
+    case FUSE_SUPER_MAGIC:
+      return "fuse";
+    case EXT4_SUPER_MAGIC:
+      return "ext4";
+    case XFS_SUPER_MAGIC:
+      return "xfs";
+    case BTRFS_SUPER_MAGIC:
+      return "btrfs";
+    default:
+      return fmt::format("filesystem 0x{:x}", static_cast<unsigned long>(fs.f_type));
+  }
 }
 
 }  // namespace
@@ -131,6 +162,28 @@ Identity Identity::plan(const UserPolicy& policy, bool rootless,
                       "permissions still let it read root-owned host files");
   }
   return identity;
+}
+
+void Identity::require_idmapped_views(const std::vector<std::string>& paths,
+                                      std::vector<std::string>& missing) {
+  if (model_ != IdentityModel::RootInUserNamespace) return;
+  for (const std::string& path : paths) {
+    if (path.empty()) continue;
+    try {
+      make_view(path, idmap_userns_.get(), false, true);  // detached; released on close
+    } catch (const SysError& e) {
+      if (e.code() == ENOENT || e.code() == ENOTDIR) continue;  // not a place we bind
+      payload_userns_.reset();
+      idmap_userns_.reset();
+      model_ = IdentityModel::HostRootWithoutCapabilities;
+      payload_ = PayloadIdentity{};
+      missing.push_back("idmapped mounts: " + path + " (" + filesystem_name(path) +
+                        ") refuses them (" + e.what() +
+                        "); the payload is the host's uid 0 without capabilities, so owner "
+                        "permissions still let it read root-owned host files");
+      return;
+    }
+  }
 }
 
 std::optional<uint32_t> Identity::sandbox_owner() const {

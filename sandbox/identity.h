@@ -59,6 +59,13 @@ class Identity {
   // uid 0 without capabilities).
   static Identity plan(const UserPolicy& policy, bool rootless, std::vector<std::string>& missing);
 
+  // Root model only: checks that the filesystem of each path (the project, HOME) accepts an
+  // idmapped view. One that refuses (tmpfs before Linux 6.3, 9p, NFS) would show the payload its
+  // own files as nobody's, so the run falls back to the host's uid 0 without capabilities and
+  // says why in `missing`.
+  void require_idmapped_views(const std::vector<std::string>& paths,
+                              std::vector<std::string>& missing);
+
   IdentityModel model() const { return model_; }
   const PayloadIdentity& payload() const { return payload_; }
   // The user namespace whose map makes host files appear as the payload's own (for idmapped

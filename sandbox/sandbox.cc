@@ -297,6 +297,13 @@ class SandboxImpl : public Sandbox {
     seccomp_ = compile_seccomp(profile.seccomp);
     keep_caps_ = resolve_capabilities(profile.keep_caps);
     identity_ = Identity::plan(profile.user, rootless_, isolation_.missing);
+    {
+      // The places a payload starts in; a run's workers start in the same project.
+      const std::string cwd = current_dir();
+      const char* home = std::getenv("HOME");
+      identity_.require_idmapped_views({cwd, find_project_repository(cwd).root, home ? home : ""},
+                                       isolation_.missing);
+    }
     isolation_.identity = identity_.describe();
     if (identity_.payload().keeps_root_capabilities) {
       for (int cap : root_file_capabilities()) {

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Stage 2 of the cgroup v2 VM, PID 1 in the host's tree (shared read-only over 9p, tmpfs on
-# /tmp /run /root /home). Mounts a pure cgroup2 hierarchy the way systemd does, lays out a
+# Stage 2 of the cgroup v2 VM, PID 1 in the host's tree (shared read-only over 9p, an ext4
+# scratch disk on /tmp /var/tmp /root /home, tmpfs on /run). Mounts a pure cgroup2 hierarchy the way systemd does, lays out a
 # root "system.slice" and a delegated "user@65534.service" (Delegate=yes: the user owns the
 # directory, cgroup.procs, cgroup.subtree_control, cgroup.threads), and runs the phases:
 #   root      integration + VM tests as root, each bulkhead in a scope of its own

@@ -35,13 +35,19 @@ trap 'rm -rf "$WORK"' EXIT
 RESULTS=$WORK/results
 mkdir -m 1777 "$RESULTS"
 
-# Initramfs: busybox, the modules for virtio-pci and 9p (dependencies first, as modprobe
-# orders them), and stage 1.
+# Scratch disk: ext4 for the guest's /tmp, /var/tmp, /root and /home. tmpfs takes idmapped
+# mounts only from Linux 6.3 and 9p never, so on tmpfs the sandbox would fall back from its
+# root identity model; ext4 (5.12) keeps the model the host runs under.
+truncate -s 8G "$WORK/scratch.img"
+mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$WORK/scratch.img"
+
+# Initramfs: busybox, the modules for virtio-pci, 9p, virtio-blk and ext4 (dependencies first,
+# as modprobe orders them), and stage 1.
 INITRAMFS=$WORK/initramfs
 mkdir -p "$INITRAMFS"/{bin,proc,sys,dev,modules,newroot}
 cp /bin/busybox "$INITRAMFS/bin/busybox"
 : >"$INITRAMFS/modules/order"
-for module in virtio_pci 9pnet_virtio 9p; do
+for module in virtio_pci 9pnet_virtio 9p virtio_blk ext4; do
   modprobe --show-depends -S "$KVER" "$module" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r path; do
   name=$(basename "$path")
@@ -65,6 +71,7 @@ timeout --kill-after=10 "$TIMEOUT_S" qemu-system-x86_64 \
   -kernel "$KERNEL" -initrd "$WORK/initramfs.gz" \
   -append "console=ttyS0 quiet loglevel=4 cgroup_no_v1=all panic=-1 bulkhead.only=${BULKHEAD_VM_ONLY:-all} bulkhead.debug=${BULKHEAD_VM_DEBUG:-}" \
   -display none -monitor none -serial stdio -nic none -no-reboot \
+  -drive "file=$WORK/scratch.img,format=raw,if=virtio,cache=unsafe" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$RESULTS,mount_tag=results,security_model=none" \
   </dev/null | tee "$WORK/console.log"
