@@ -6,9 +6,8 @@
 #include <fmt/core.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <linux/magic.h>
 #include <sched.h>
-#include <sys/statfs.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,32 +65,28 @@ std::string range_map(uint32_t inside, uint32_t outside, uint32_t count) {
   return fmt::format("{} {} {}\n", inside, outside, count);
 }
 
-// The filesystem type of `path` by name where it is a common one, else its magic number.
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U  // Linux 5.8; glibc 2.36 lacks the name
+#endif
+
+// The type of the filesystem `path` is on, as /proc/self/mountinfo names it (statfs's magic
+// would be the host's through 9p).
 std::string filesystem_name(const std::string& path) {
-  struct statfs fs = {};
-  if (::statfs(path.c_str(), &fs) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(fs.f_type)) {
-    case TMPFS_MAGIC:
-      return "tmpfs";
-    case RAMFS_MAGIC:
-      return "ramfs";
-    case V9FS_MAGIC:
-      return "9p";
-    case NFS_SUPER_MAGIC:
-      return "nfs";
-    case OVERLAYFS_SUPER_MAGIC:
-      return "overlayfs";
-    case FUSE_SUPER_MAGIC:
-      return "fuse";
-    case EXT4_SUPER_MAGIC:
-      return "ext4";
-    case XFS_SUPER_MAGIC:
-      return "xfs";
-    case BTRFS_SUPER_MAGIC:
-      return "btrfs";
-    default:
-      return fmt::format("filesystem 0x{:x}", static_cast<unsigned long>(fs.f_type));
+  struct statx stx = {};
+  if (::statx(AT_FDCWD, path.c_str(), 0, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID))
+    return "unknown filesystem";
+  std::istringstream lines(try_read_file("/proc/self/mountinfo").value_or(""));
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || std::strtoull(line.c_str(), nullptr, 10) != stx.stx_mnt_id)
+      continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string type;
+    rest >> type;
+    return type;
   }
+  return "unknown filesystem";
 }
 
 }  // namespace
@@ -168,7 +163,7 @@ void Identity::require_idmapped_views(const std::vector<std::string>& paths,
                                       std::vector<std::string>& missing) {
   if (model_ != IdentityModel::RootInUserNamespace) return;
   for (const std::string& path : paths) {
-    if (path.empty()) continue;
+    if (path.empty() || path == "/") continue;  // never idmapped (sandbox/mount.cc)
     try {
       make_view(path, idmap_userns_.get(), false, true);  // detached; released on close
     } catch (const SysError& e) {
