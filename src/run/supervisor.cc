@@ -837,7 +837,11 @@ class Supervisor::Loop {
     }
 
     if (!mismatch_.empty()) terminal_.line(mismatch_, "red");
-    if (fatal_ && !reference_) {
+    if (!reference_ && (session_expired_ || interrupted_)) {
+      // Stopped by us before any collection ended: the deaths that followed are ours.
+      terminal_.line("bulkhead: " + stop_reason_ + " before collection finished; no test ran",
+                     "red");
+    } else if (fatal_ && !reference_) {
       for (const std::string& failure : distinct_startup_failures(startup_failures_)) {
         terminal_.line("bulkhead: " + failure, "red");
       }
@@ -877,6 +881,7 @@ class Supervisor::Loop {
   }
 
   int exit_code(std::size_t not_run_shown) const {
+    if (!reference_ && (session_expired_ || interrupted_)) return exit_override_;
     if (!reference_) return startup_exit_code_ ? startup_exit_code_ : 3;
     if (exit_override_) return exit_override_;
     if (!internal_errors_.empty()) return 3;

@@ -79,6 +79,21 @@ def test_session_timeout_interrupts(tmp_path):
     assert len(by_nodeid(report)) == 1
 
 
+@pytest.mark.parametrize("zygote", ["on", "off"])
+def test_session_timeout_before_collection_is_named(tmp_path, zygote):
+    # Collection outlasts the session: the run says so and exits 2 (interrupted), not 3 with a
+    # worker "killed by SIGKILL" that bulkhead itself killed.
+    (tmp_path / "conftest.py").write_text("import time\ntime.sleep(30)\n")
+    (tmp_path / "test_a.py").write_text("def test_a():\n    pass\n")
+    result = subprocess.run(command("-n", "2", "--zygote", zygote, "--session-timeout", "2",
+                                    "-p", "no:cacheprovider", "-p", "no:random_order"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("session timeout of 2s reached (--session-timeout) before collection finished; "
+            "no test ran") in result.stdout
+    assert "killed by SIGKILL" not in result.stdout
+
+
 def test_sigterm_kills_workers_and_writes_partial_reports(tmp_path):
     report = tmp_path / "r.json"
     process = subprocess.Popen(command("-n", "1", "-k", "slow", "--timeout", "60",
