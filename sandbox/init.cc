@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -22,8 +23,8 @@
 namespace bulkhead::sandbox {
 namespace {
 
-constexpr int kForwarded[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
-                              SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH};
+constexpr int kForwarded[] = {SIGTERM, SIGINT,  SIGHUP,   SIGQUIT, SIGUSR1,
+                              SIGUSR2, SIGCONT, SIGWINCH, SIGTSTP};
 
 // What a terminal sends to its whole foreground group goes to the payload's group, as it
 // would have without us: the payload is in a session of its own (no controlling terminal).
@@ -136,8 +137,9 @@ int prepare_payload(const InitConfig& config, bool reset_signals) {
     sigset_t empty;
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    // No controlling terminal: TIOCSTI needs one (seccomp also denies it), and /dev/tty
-    // cannot reach the caller's.
+    // A session of its own: the caller's terminal is not its controlling terminal (TIOCSTI
+    // is denied by seccomp too, and /dev/tty cannot reach the caller's); `bulkhead exec`
+    // gives it a pty of its own instead (controlling_terminal, below).
     if (::setsid() < 0) throw_errno("setsid");
     // fds first (above RLIMIT_NOFILE is fine once they are there), the user namespace's kept
     // for setns; then limits while we may still raise them, then the identity.
@@ -157,6 +159,13 @@ int prepare_payload(const InitConfig& config, bool reset_signals) {
       targets.push_back(targets.back() + 1);
     }
     install_fds(fds, targets);
+    if (config.controlling_terminal) {
+      for (int fd = 0; fd < 3; ++fd) {
+        if (::isatty(fd) != 1) continue;
+        if (::ioctl(fd, TIOCSCTTY, 0) != 0) throw_errno("ioctl(TIOCSCTTY)");
+        break;
+      }
+    }
     status_fd = targets[fds.size() - (identity.userns_fd >= 0 ? 2 : 1)];
     if (::fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) throw_errno("fcntl(status fd)");
     if (identity.userns_fd >= 0) identity.userns_fd = targets.back();
@@ -253,7 +262,13 @@ void serve_payload(const InitConfig& config, int signal_fd, pid_t payload) {
     // session): the supervisor forwards it. Only signals a process sent are forwarded.
     if (info.ssi_code != SI_KERNEL) {
       const int sig = static_cast<int>(info.ssi_signo);
-      ::kill(for_the_group(sig) ? -payload : payload, sig);
+      if (sig == SIGTSTP || sig == SIGCONT) {
+        // Suspend or resume the whole sandbox (^Z on `bulkhead exec`): everything in our pid
+        // namespace but us; without one, the payload's session (its group, after setsid).
+        ::kill(config.new_pid_ns ? -1 : -payload, sig == SIGTSTP ? SIGSTOP : SIGCONT);
+      } else {
+        ::kill(for_the_group(sig) ? -payload : payload, sig);
+      }
     }
   }
 }

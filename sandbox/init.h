@@ -37,6 +37,7 @@ struct InitConfig {
   std::vector<int> extra_fds;                         // become extra_fds_base, +1, ...
   int extra_fds_base = 3;
   std::vector<int> extra_targets;  // when set: extra_fds[i] becomes extra_targets[i] instead
+  bool controlling_terminal = false;  // the first terminal among fds 0-2 (SpawnSpec)
   std::vector<RlimitSetting> rlimits;
   std::vector<cap_value_t> keep_caps;
   const SeccompProgram* seccomp = nullptr;
@@ -48,6 +49,8 @@ struct InitConfig {
 //   "W <text>"  a degradation during setup     "E <text>"  setup failed, init exits 125
 //   "R"         payload started                "F <code> <text>"  exec failed (code 126/127)
 //   "X e <n>"   payload exited with n          "X s <n>"  payload killed by signal n
+// Signals from the supervisor: SIGTSTP stops everything in the sandbox (SIGSTOP), SIGCONT
+// continues it; INT, QUIT, HUP and WINCH go to the payload's process group, the rest to it.
 [[noreturn]] void run_init(const InitConfig& config);
 
 // The checklist's steps, shared by run_init and by a sandbox entered from a fork

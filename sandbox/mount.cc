@@ -286,6 +286,9 @@ std::vector<MountRecord> build_mount_plan(const MountPolicy& policy, const Mount
   const std::string root = inputs.image_root.empty() ? "/" : inputs.image_root;
   plan.push_back({MountKind::HostRootReadOnly, "/", root, true, std::nullopt, false});
   plan.push_back({MountKind::Dev, "/dev", "", false, std::nullopt, false});
+  if (!inputs.terminal.empty()) {  // so ttyname() finds it, as in a container
+    plan.push_back({MountKind::Bind, "/dev/console", inputs.terminal, false, std::nullopt, true});
+  }
   plan.push_back({MountKind::Proc, "/proc", "", false, std::nullopt, false});
   if (inputs.zygote_spares) {
     plan.push_back({MountKind::ZygoteSpares, kZygoteSpares, "", false, std::nullopt, false});

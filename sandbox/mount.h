@@ -69,6 +69,7 @@ struct MountInputs {
   std::string image_root;
   std::vector<std::string> git_dirs;  // the project's git dirs elsewhere (project_repo.h)
   bool zygote_spares = false;         // a zygote's sandbox: kZygoteSpares after /proc
+  std::string terminal;  // the payload's pty (a host /dev/pts path), shown as /dev/console
 };
 
 // size= of the sandbox's tmpfs mounts (listed ones and the overlays' uppers): the profile's

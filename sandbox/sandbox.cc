@@ -80,6 +80,16 @@ std::vector<std::string> covered_paths(const MountPolicy& policy, const MountInp
   return covered;
 }
 
+// The host path of the pty among the payload's fds 0-2 (SpawnSpec::controlling_terminal).
+std::string terminal_path(const SpawnSpec& spec) {
+  for (int fd : {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd}) {
+    if (fd < 0 || ::isatty(fd) != 1) continue;
+    char name[128];
+    if (::ttyname_r(fd, name, sizeof name) == 0) return name;
+  }
+  return "";
+}
+
 // Reads status lines until "R" (ready) or the pipe closes. Returns false when setup failed.
 bool read_until_ready(int fd, std::string& buffer, std::vector<std::string>& warnings,
                       std::string& error) {
@@ -356,6 +366,7 @@ class SandboxImpl : public Sandbox {
     set_namespaces_and_cwd(spec, config);
     MountInputs inputs = mount_inputs(spec, config.cwd);
     inputs.zygote_spares = spec.zygote;
+    if (spec.controlling_terminal) inputs.terminal = terminal_path(spec);
     config.mounts = build_mount_plan(profile.mounts, inputs);
     config.mount_context.idmap_userns_fd = identity_.idmap_userns_fd();
     config.mount_context.owner = identity_.sandbox_owner();
@@ -375,6 +386,7 @@ class SandboxImpl : public Sandbox {
     config.extra_fds = spec.extra_fds;
     if (spec.extra_fds_base < 3) throw UserError("spawn: extra fds must start above 2");
     config.extra_fds_base = spec.extra_fds_base;
+    config.controlling_terminal = spec.controlling_terminal;
     config.rlimits = rlimits_;
     config.keep_caps = keep_caps_;
     config.seccomp = &seccomp_;

@@ -55,6 +55,9 @@ struct SpawnSpec {
   // privileges that needs in its user namespace, with a seccomp filter that allows the
   // namespace and mount calls, and a spare procfs; see docs/security.md.
   bool zygote = false;
+  // One of fds 0-2 is a pseudo-terminal's slave (bulkhead exec's): it becomes the payload's
+  // controlling terminal (the payload still has a session of its own).
+  bool controlling_terminal = false;
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).

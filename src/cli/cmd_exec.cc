@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <vector>
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
+#include "src/cli/exec_terminal.h"
 #include "src/cli/limits_cli.h"
 #include "src/cli/option_values.h"
 #include "src/cli/paths.h"
@@ -72,6 +74,24 @@ int report_end(const sandbox::ExitInfo& info, bool timed_out, double timeout_s) 
   return info.exit_code;
 }
 
+// ^Z (or SIGTSTP from anyone): the whole sandbox stops (init sends SIGSTOP to everything in
+// it), the terminal gets its settings back, and we stop as any job would; our shell's `fg` or
+// `bg` continues us, then the sandbox. If no shell can continue us (our process group is
+// orphaned), the kernel discards the stop, as it would for the command itself.
+void suspend(sandbox::Child& child, ExecTerminal& terminal) {
+  child.signal(SIGTSTP);
+  terminal.release();
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTSTP);
+  ::signal(SIGTSTP, SIG_DFL);
+  ::sigprocmask(SIG_UNBLOCK, &stop, nullptr);
+  ::kill(::getpid(), SIGTSTP);  // stops here until SIGCONT
+  ::sigprocmask(SIG_BLOCK, &stop, nullptr);
+  terminal.reclaim();
+  child.signal(SIGCONT);
+}
+
 }  // namespace
 
 int cmd_exec(int argc, char** argv) {
@@ -119,60 +139,88 @@ int cmd_exec(int argc, char** argv) {
     }
     options.require_isolation = require_isolation || options.profile.require_isolation;
 
-    // Our own signals arrive through a signalfd and are forwarded to the sandbox, the
-    // terminal's too (^C, a resize): the payload has a session of its own, so they reach it
-    // only through us.
-    sigset_t forwarded;
-    sigemptyset(&forwarded);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) {
-      sigaddset(&forwarded, sig);
+    // Our own signals arrive through a signalfd. Most are forwarded to the sandbox (from
+    // `kill`, or from a terminal the command does not hold); SIGTSTP suspends the sandbox and
+    // us, SIGCONT resumes, SIGWINCH resizes the command's pty.
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int sig :
+         {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT}) {
+      sigaddset(&handled, sig);
     }
-    sigprocmask(SIG_BLOCK, &forwarded, nullptr);
-    UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
+    sigprocmask(SIG_BLOCK, &handled, nullptr);
+    UniqueFd signal_fd(::signalfd(-1, &handled, SFD_CLOEXEC));
     if (!signal_fd) throw_errno("signalfd");
 
+    ExecTerminal terminal;
+    if (!terminal.unavailable().empty() && options.require_isolation) {
+      throw UserError("isolation required but not available: " + terminal.unavailable());
+    }
     auto sandbox = sandbox::Sandbox::create(options);
     sandbox::SpawnSpec spec;
     spec.name = name;
     spec.argv = command;
     for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
-    spec.stdin_fd = 0;
+    spec.stdin_fd = terminal.payload_fd(0) >= 0 ? terminal.payload_fd(0) : 0;
+    spec.stdout_fd = terminal.payload_fd(1);
+    spec.stderr_fd = terminal.payload_fd(2);
+    spec.controlling_terminal = terminal.active();
     auto child = sandbox->spawn(spec);
     if (!quiet) {
       for (const auto& missing : sandbox->isolation().missing) {
         std::fprintf(stderr, "bulkhead: not isolated: %s\n", missing.c_str());
       }
+      if (!terminal.unavailable().empty()) {
+        std::fprintf(stderr, "bulkhead: not isolated: %s\n", terminal.unavailable().c_str());
+      }
     }
+    terminal.started();
 
     const auto& timeout = options.profile.limits.worker_timeout_s;
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<long>(timeout.value_or(0) * 1000));
     bool timed_out = false;
+    std::vector<pollfd> fds;
     for (;;) {
-      int wait_ms = -1;
+      int wait_ms = terminal.poll_timeout_ms();
       if (timeout) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        wait_ms = static_cast<int>(std::max<long>(0, left.count()));
+        if (left.count() <= 0) {
+          timed_out = true;
+          child->kill();
+          break;
+        }
+        wait_ms = wait_ms < 0 ? static_cast<int>(left.count())
+                              : std::min(wait_ms, static_cast<int>(left.count()));
       }
-      struct pollfd fds[2] = {{child->pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
-      int n = ::poll(fds, 2, wait_ms);
+      fds = {{child->pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+      terminal.add_poll_fds(fds);
+      int n = ::poll(fds.data(), fds.size(), wait_ms);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_errno("poll");
-      if (n == 0) {
-        timed_out = true;
-        child->kill();
-        break;
-      }
       if (fds[0].revents != 0) break;
+      terminal.after_poll(fds, 2);
       if (fds[1].revents != 0) {
         struct signalfd_siginfo si;
-        if (::read(signal_fd.get(), &si, sizeof si) == sizeof si) {
-          child->signal(static_cast<int>(si.ssi_signo));
+        if (::read(signal_fd.get(), &si, sizeof si) != sizeof si) continue;
+        const int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGTSTP) {
+          suspend(*child, terminal);
+        } else if (sig == SIGCONT) {
+          terminal.reclaim();
+          child->signal(SIGCONT);
+        } else if (sig == SIGWINCH && terminal.active()) {
+          terminal.resize();
+        } else {
+          child->signal(sig);
         }
       }
     }
-    return report_end(child->wait(), timed_out, timeout.value_or(0));
+    auto info = child->wait();
+    terminal.drain();
+    terminal.release();
+    return report_end(info, timed_out, timeout.value_or(0));
   } catch (const sandbox::ProfileError& e) {
     std::fprintf(stderr, "bulkhead exec: profile error: %s\n", e.what());
   } catch (const std::exception& e) {

@@ -283,11 +283,12 @@ def clone3():
 # -- the terminal --------------------------------------------------------------------------------
 
 @attempt("tty")
-def tty():
+def tty(caller_rdev="0"):
     """TIOCSTI pushes a byte into fd 0's input queue; TIOCLINUX 2 sets a console selection;
     the same requests with a high bit set, which the kernel ignores and a careless filter
-    compares; and /dev/tty, the caller's terminal if we still had it."""
-    import fcntl
+    compares. Then what we can reach of the caller's terminal (its device number is
+    `caller_rdev`): /dev/tty, any fd of ours, init's fds."""
+    import stat
     import termios
     results = {}
     for name, request, arg in (("TIOCSTI", termios.TIOCSTI, b"#"),
@@ -298,8 +299,61 @@ def tty():
         buffer = ctypes.create_string_buffer(arg)
         rc = LIBC.syscall(ctypes.c_long(16), ctypes.c_long(0), ctypes.c_ulong(request), buffer)
         results[name] = "ok" if rc == 0 else errno_name(ctypes.get_errno())
-    results["open /dev/tty"] = os_error(os.open, "/dev/tty", os.O_RDWR)
+    caller = int(caller_rdev)
+
+    def which(fd):
+        rdev = os.fstat(fd).st_rdev
+        if rdev == caller:
+            return "the caller's terminal"
+        return "its own pty" if os.isatty(fd) else "not a terminal"
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+        results["open /dev/tty"] = which(fd)
+        os.close(fd)
+    except OSError as e:
+        results["open /dev/tty"] = errno_name(e.errno)
+    holding = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            info = os.fstat(int(name))
+        except OSError:  # the directory listing's own fd, closed by now
+            continue
+        if stat.S_ISCHR(info.st_mode) and info.st_rdev == caller:
+            holding.append(name)
+    results["own fds"] = ", ".join(holding) or "none"
+    got = []
+    for fd in range(3):
+        try:
+            opened = os.open(f"/proc/1/fd/{fd}", os.O_RDWR)
+        except OSError as e:
+            got.append(errno_name(e.errno))
+            continue
+        got.append(which(opened))
+        os.close(opened)
+    results["init fds"] = " ".join(sorted(set(got)))
     return json.dumps(results)
+
+
+@attempt("stdin-watch")
+def stdin_watch(seconds):
+    """Reads whatever arrives on fd 0 for `seconds`, waking every 50 ms, and reports it with
+    the longest pause between two wake-ups (a stopped sandbox does not wake)."""
+    import select
+    import time
+    # The clock starts before "watching": a stop right after it shows as the first pause.
+    got, last, longest = b"", time.monotonic(), 0.0
+    end = last + float(seconds)
+    print("watching", file=sys.stderr, flush=True)
+    while (now := time.monotonic()) < end:
+        longest, last = max(longest, now - last), now
+        ready, _, _ = select.select([0], [], [], 0.05)
+        if ready:
+            chunk = os.read(0, 1024)
+            if not chunk:
+                break
+            got += chunk
+    print("finished", file=sys.stderr, flush=True)
+    return json.dumps({"read": got.decode(errors="replace"), "longest pause": round(longest, 2)})
 
 
 def main():

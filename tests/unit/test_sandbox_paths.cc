@@ -173,5 +173,25 @@ TEST(MountPlan, MasksSocketsSizesAndIdmap) {
   EXPECT_EQ(tmpfs_size_for(policy, std::nullopt), std::nullopt);
 }
 
+TEST(MountPlan, ExecTerminalIsTheConsole) {
+  MountPolicy policy;
+  MountInputs inputs;
+  inputs.idmap = true;
+  auto console = [&] {
+    const auto plan = build_mount_plan(policy, inputs);
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (plan[i].target != "/dev/console") continue;
+      // Over the fresh /dev, a device: no idmap, not read-only.
+      EXPECT_EQ(plan[i - 1].kind, MountKind::Dev);
+      EXPECT_FALSE(plan[i].idmap || plan[i].read_only);
+      return plan[i].kind == MountKind::Bind ? plan[i].source : "?";
+    }
+    return std::string();
+  };
+  EXPECT_EQ(console(), "");
+  inputs.terminal = "/dev/pts/7";
+  EXPECT_EQ(console(), "/dev/pts/7");
+}
+
 }  // namespace
 }  // namespace bulkhead::sandbox
