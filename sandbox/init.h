@@ -36,7 +36,7 @@ struct InitConfig {
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // already valid fds
   std::vector<int> extra_fds;                         // become extra_fds_base, +1, ...
   int extra_fds_base = 3;
-  std::vector<int> extra_targets;  // when set: extra_fds[i] becomes extra_targets[i] instead
+  std::vector<int> extra_targets;     // when set: extra_fds[i] becomes extra_targets[i] instead
   bool controlling_terminal = false;  // the first terminal among fds 0-2 (SpawnSpec)
   std::vector<RlimitSetting> rlimits;
   std::vector<cap_value_t> keep_caps;
