@@ -11,9 +11,9 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3-pytest-localserver python3-pytest-lazy-fixture \
   iproute2 util-linux procps bubblewrap hyperfine \
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod e2fsprogs mmdebstrap \
-  libpython3.11-testsuite git
+  libpython3.11-testsuite git clang-14 libclang-rt-14-dev
 
-.PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench format format-check clean
+.PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench fuzz format format-check clean
 
 all: build
 
@@ -63,7 +63,18 @@ bench: binary
 	bench/run_compare $(BUILD)/bin/bulkhead
 	bench/host_session $(BUILD)/bin/bulkhead
 
-FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h tests/unit/*.cc tests/helpers/*.cc
+# libFuzzer targets (fuzz/, docs/fuzzing.md), built with clang and sanitizers in their own tree,
+# each run FUZZ_SECONDS after replaying its seed corpus.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 40
+
+fuzz:
+	cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 \
+	  $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h tests/unit/*.cc tests/helpers/*.cc fuzz/*.cc
 
 format:
 	clang-format -i $(FORMATTED)

@@ -294,7 +294,7 @@ void apply_limits(const Reader& r, const json& j, const std::string& path, Limit
         const std::string rp = child_path(p, name);
         if (name == "nofile") r.fail(rp, "set the open-file limit with $.limits.nofile");
         const auto it = std::find_if(kRlimits.begin(), kRlimits.end(),
-                                     [&](const auto& e) { return e.first == name; });
+                                     [&rlimit = name](const auto& e) { return e.first == rlimit; });
         if (it == kRlimits.end()) {
           std::vector<std::string> names;
           for (const auto& e : kRlimits) names.push_back(e.first);
@@ -578,13 +578,8 @@ void apply_profile(const Reader& r, const json& j, Profile& profile) {
 // ---------------------------------------------------------------------------------------------
 // Files and the extends chain.
 
-json read_json(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    throw ProfileError(file, "$", std::string("cannot read the file: ") + std::strerror(errno));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+// Parses the JSON text of profile `file` (named in errors).
+json parse_json(const std::string& text, const std::string& file) {
   try {
     return json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
@@ -608,7 +603,21 @@ json read_json(const std::string& file) {
     throw ProfileError(file, "$",
                        "invalid JSON at line " + std::to_string(line) + ", column " +
                            std::to_string(column) + ": " + detail);
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double ("1e999"): the parser gives no position.
+    std::string detail = e.what();
+    if (const size_t at = detail.find("] "); at != std::string::npos) detail.erase(0, at + 2);
+    throw ProfileError(file, "$", "invalid JSON: " + detail);
   }
+}
+
+json read_json(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw ProfileError(file, "$", std::string("cannot read the file: ") + std::strerror(errno));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_json(buffer.str(), file);
 }
 
 bool names_a_path(const std::string& s) {
@@ -639,9 +648,13 @@ std::string identity(const std::string& file) {
 }
 
 Profile load_file(const std::string& file, const std::vector<std::string>& search_dirs,
+                  std::vector<std::pair<std::string, std::string>>& chain);
+
+// Applies the parsed profile `j` of `file` over its `extends` chain.
+Profile load_json(const json& j, const std::string& file,
+                  const std::vector<std::string>& search_dirs,
                   std::vector<std::pair<std::string, std::string>>& chain) {
   const Reader r(file);
-  const json j = read_json(file);
   r.expect_object(j, "$");
   r.check_keys(j, "$", kTopKeys);
 
@@ -677,6 +690,11 @@ Profile load_file(const std::string& file, const std::vector<std::string>& searc
   return profile;
 }
 
+Profile load_file(const std::string& file, const std::vector<std::string>& search_dirs,
+                  std::vector<std::pair<std::string, std::string>>& chain) {
+  return load_json(read_json(file), file, search_dirs, chain);
+}
+
 }  // namespace
 
 Profile load_profile(const std::string& name_or_path, const std::vector<std::string>& search_dirs) {
@@ -700,6 +718,15 @@ Profile load_profile(const std::string& name_or_path, const std::vector<std::str
   std::vector<std::pair<std::string, std::string>> chain = {{identity(file), file}};
   Profile profile = load_file(file, search_dirs, chain);
   profile.name = name;
+  profile.source_path = file;
+  return profile;
+}
+
+Profile parse_profile(const std::string& text, const std::string& file,
+                      const std::vector<std::string>& search_dirs) {
+  std::vector<std::pair<std::string, std::string>> chain = {{identity(file), file}};
+  Profile profile = load_json(parse_json(text, file), file, search_dirs, chain);
+  profile.name = fs::path(file).stem().string();
   profile.source_path = file;
   return profile;
 }

@@ -98,6 +98,11 @@ struct Profile {
 // override parent values field by field. Throws ProfileError.
 Profile load_profile(const std::string& name_or_path, const std::vector<std::string>& search_dirs);
 
+// Parses the JSON `text` of a profile as load_profile reads `file` (named in errors; its
+// `extends` is resolved as from that file). Throws ProfileError.
+Profile parse_profile(const std::string& text, const std::string& file,
+                      const std::vector<std::string>& search_dirs);
+
 // Parses "512M", "1G", "1.5G", "1048576" (bytes). Returns nullopt when malformed.
 std::optional<uint64_t> parse_size(const std::string& text);
 // Parses "10", "10s", "1.5s", "500ms", "2m". Returns nullopt when malformed.

@@ -1,8 +1,6 @@
 // Parsing `bulkhead run` options and `[tool.pytest-bulkhead]` (see run_options.h).
 #include "src/cli/run_options.h"
 
-#include <toml++/toml.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
@@ -12,6 +10,7 @@
 #include "sandbox/error.h"
 #include "sandbox/profile.h"
 #include "src/cli/option_values.h"
+#include "src/cli/toml.h"
 
 namespace bulkhead {
 namespace {
@@ -137,16 +136,20 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   return std::nullopt;
 }
 
-}  // namespace
-
-void apply_pyproject(const std::string& pyproject_path, RunOptions& options) {
-  toml::table document;
+// The document `parse` returns; its syntax errors as UserError "path:line:col: message".
+template <typename Parse>
+toml::table parse_toml(Parse&& parse, const std::string& pyproject_path) {
   try {
-    document = toml::parse_file(pyproject_path);
+    return parse();
   } catch (const toml::parse_error& error) {
     throw UserError(where(pyproject_path, error.source()) + ": " +
                     std::string(error.description()));
   }
+}
+
+// Applies `[tool.pytest-bulkhead]` of a parsed pyproject.toml.
+void apply_pyproject_table(const toml::table& document, const std::string& pyproject_path,
+                           RunOptions& options) {
   const toml::table* section = document["tool"]["pytest-bulkhead"].as_table();
   if (section == nullptr) return;
   options.config_file = pyproject_path;
@@ -181,6 +184,21 @@ void apply_pyproject(const std::string& pyproject_path, RunOptions& options) {
       throw UserError(location + ": " + key + ": " + error.what());
     }
   }
+}
+
+}  // namespace
+
+void apply_pyproject(const std::string& pyproject_path, RunOptions& options) {
+  apply_pyproject_table(
+      parse_toml([&] { return toml::parse_file(pyproject_path); }, pyproject_path), pyproject_path,
+      options);
+}
+
+void apply_pyproject_text(std::string_view text, const std::string& pyproject_path,
+                          RunOptions& options) {
+  apply_pyproject_table(
+      parse_toml([&] { return toml::parse(text, pyproject_path); }, pyproject_path), pyproject_path,
+      options);
 }
 
 std::string find_pyproject(const std::string& cwd) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/run/scheduler.h"
@@ -46,6 +47,9 @@ struct RunOptions {
 // Reads `[tool.pytest-bulkhead]` from `pyproject_path` into `options`. A missing table is not
 // an error. Throws UserError "path:line:col: message" for bad TOML, unknown keys, bad values.
 void apply_pyproject(const std::string& pyproject_path, RunOptions& options);
+// The same for the text of a pyproject.toml; `pyproject_path` names it in errors.
+void apply_pyproject_text(std::string_view text, const std::string& pyproject_path,
+                          RunOptions& options);
 
 // The pyproject.toml that configures a run started in `cwd`: the nearest one in `cwd` or a
 // parent directory. "" when there is none.

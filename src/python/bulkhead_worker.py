@@ -9,6 +9,7 @@ import faulthandler
 import fcntl
 import io
 import json
+import math
 import os
 import select
 import signal
@@ -24,6 +25,16 @@ import bulkhead_host
 PROTOCOL_VERSION = 1
 # Channel fds are moved out of the way of the tests' own fd numbers and not inherited.
 _HIGH_FD_FLOOR = 200
+# Messages whose long strings may be cut to fit a channel line; any other message too long
+# (a collection, a `done` with plugin output) is an error rather than corrupted.
+_CUTTABLE = ("report", "warning", "internal_error")
+# Strings a line never cuts below (so outcomes and names survive a cut), and what a report
+# keeps when cutting its strings cannot fit it in one channel line.
+_KEPT_BYTES = 1024
+_REPORT_SCALARS = (
+    "event", "index", "when", "outcome", "category", "letter", "word", "duration", "start",
+    "stop", "head_line", "wasxfail", "text", "nodeid",
+)
 
 
 # A zygote (BULKHEAD_ZYGOTE): collects once and forks the workers (bulkhead_zygote.py). Reads
@@ -63,16 +74,104 @@ def _move_fd_high(fd):
     return high
 
 
+def _encode(message):
+    """One JSON line's bytes. NaN and infinities (a user property, a marker) are not JSON: they
+    go as strings rather than break the channel."""
+    try:
+        text = json.dumps(
+            message, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+        )
+    except ValueError:
+        text = json.dumps(
+            _finite(message), ensure_ascii=False, separators=(",", ":"), default=str
+        )
+    return text.encode("utf-8", "replace")
+
+
+def _seconds(value):
+    """A timeout as the protocol carries it: a finite float (infinity: the largest), or None."""
+    try:
+        seconds = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(min(seconds, 1e300), -1e300)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _long_strings(value, found, shortest):
+    """Appends (container, key, encoded bytes) for each string whose JSON form is longer than
+    `shortest` bytes (escapes count: "\\u0001" is six)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(item, str):
+            if len(item) > shortest // 6:
+                size = len(_encode(item))
+                if size > shortest:
+                    found.append((value, key, size))
+        elif isinstance(item, (dict, list)):
+            _long_strings(item, found, shortest)
+
+
+def _fit(message, cap):
+    """The message's line with its longest strings cut to a common encoded length so that it
+    fits `cap` bytes (the supervisor refuses longer lines as a broken worker's). None when that
+    would cut strings below _KEPT_BYTES."""
+    data = _encode(message)
+    if len(data) <= cap:
+        return data
+    message = json.loads(data)  # plain dicts and lists: every string can be cut in place
+    note = "\n[bulkhead: %d more characters not kept: a channel line is at most %d bytes]\n"
+    for _ in range(4):  # another round only when a string's escapes are uneven
+        found = []
+        _long_strings(message, found, _KEPT_BYTES)
+        found.sort(key=lambda entry: entry[2], reverse=True)
+        excess = len(data) - cap
+        # The longest size every string can keep: cutting the k longest to it removes enough.
+        limit, total = None, 0
+        for k, (_, _, size) in enumerate(found, 1):
+            total += size
+            candidate = (total - excess - k * (len(note) + 24)) // k
+            following = found[k][2] if k < len(found) else 0
+            if candidate >= following:
+                limit = candidate
+                break
+        if limit is None or limit < _KEPT_BYTES:
+            return None
+        for holder, key, size in found:
+            if size > limit:
+                text = holder[key]
+                keep = len(text) * limit // size
+                holder[key] = text[:keep] + note % (len(text) - keep, cap)
+        data = _encode(message)
+        if len(data) <= cap:
+            return data
+    return None
+
+
 class Channel:
     """JSON lines over one stream socket: events out, commands in. Posted events leave with
     the next flush: a test's teardown report and `finished` go out with the next test's
     `start` (or before the worker blocks), saving the supervisor a wake-up per test.
 
     Once the test loop starts, a reader thread takes the commands: `steal` is answered at once
-    (even while a test runs) by `on_steal`, the others wait in a queue for the main thread."""
+    (even while a test runs) by `on_steal`, the others wait in a queue for the main thread.
+    No line exceeds the supervisor's limits (`line_cap`, `collection_cap` for `collected`)."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, line_cap, collection_cap):
         self.fd = fd
+        self.line_cap = line_cap
+        self.collection_cap = collection_cap
         self._inbox = bytearray()
         self._outbox = bytearray()
         self._write_lock = threading.Lock()
@@ -80,10 +179,36 @@ class Channel:
         self._arrived = threading.Condition()
         self.closed = False
 
+    def _line(self, message):
+        """The message's line, with its '\\n', within the supervisor's limit for it."""
+        data = _encode(message)
+        kind = message.get("event")
+        cap = self.collection_cap if kind == "collected" else self.line_cap
+        if len(data) > cap:
+            if kind not in _CUTTABLE:  # cutting would corrupt it: fail, saying why
+                raise pytest.UsageError(
+                    "bulkhead: the worker's `%s` message is %d bytes, over the channel's limit "
+                    "of %d%s" % (kind, len(data), cap, self._what(message))
+                )
+            data = _fit(message, cap) or self._minimal(message, len(data), cap)
+        return data + b"\n"
+
     @staticmethod
-    def _encode(message):
-        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-        return text.encode("utf-8", "replace") + b"\n"
+    def _what(message):
+        if message.get("event") == "collected":
+            return " (%d tests collected)" % len(message.get("items", ()))
+        return ""
+
+    @staticmethod
+    def _minimal(message, size, cap):
+        """A report reduced to its outcome, when cutting its strings cannot make it fit."""
+        kept = {key: message[key] for key in _REPORT_SCALARS if key in message}
+        kept["longrepr"] = "[bulkhead: this %s was %d bytes, over the channel's limit of %d]" % (
+            message.get("event"),
+            size,
+            cap,
+        )
+        return _encode(kept)
 
     def _write(self, data):
         view = memoryview(data)
@@ -93,7 +218,7 @@ class Channel:
         view.release()
 
     def post(self, message):
-        self._outbox += self._encode(message)
+        self._outbox += self._line(message)
 
     def flush(self):
         with self._write_lock:
@@ -106,7 +231,7 @@ class Channel:
 
     def send_now(self, message):
         """From any thread: one whole line, past the outbox of the main thread."""
-        line = self._encode(message)
+        line = self._line(message)
         with self._write_lock:
             self._write(line)
 
@@ -453,15 +578,12 @@ class BulkheadWorker:
         if marker is None:
             return None
         value = marker.kwargs.get("timeout", marker.args[0] if marker.args else None)
-        try:
-            return float(value) if value is not None else None
-        except (TypeError, ValueError):
-            return None
+        return _seconds(value)
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_timeout_set_timer(self, item, settings):
         # pytest-timeout is loaded: the supervisor enforces its value; no timer in here.
-        seconds = getattr(settings, "timeout", None)
+        seconds = _seconds(getattr(settings, "timeout", None))
         if seconds and self.current_index is not None:
             self.channel.send({"event": "timeout", "index": self.current_index, "seconds": seconds})
         return True
@@ -589,7 +711,12 @@ class BulkheadWorker:
 def _channel(config):
     channel = config.stash.get(_CHANNEL_KEY, None)
     if channel is None:
-        channel = Channel(_move_fd_high(_env_int("BULKHEAD_CHANNEL_FD", 3)))
+        output_cap = _env_int("BULKHEAD_OUTPUT_CAP", 1 << 20)
+        channel = Channel(
+            _move_fd_high(_env_int("BULKHEAD_CHANNEL_FD", 3)),
+            line_cap=_env_int("BULKHEAD_LINE_CAP", (16 << 20) + 8 * output_cap),
+            collection_cap=_env_int("BULKHEAD_COLLECTION_LINE_CAP", 128 << 20),
+        )
         config.stash[_CHANNEL_KEY] = channel
     return channel
 

@@ -1,6 +1,8 @@
 // Decoding worker events from JSON lines and encoding supervisor commands.
 #include "src/run/protocol.h"
 
+#include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace bulkhead::protocol {
@@ -10,9 +12,49 @@ using nlohmann::json;
 
 constexpr std::size_t kQuoteChars = 120;
 
+// The start of a bad line for an error message. Bytes outside printable ASCII are shown as
+// \xNN: the line is a hostile worker's, and the message reaches terminals and XML reports.
 std::string quote(std::string_view line) {
-  if (line.size() <= kQuoteChars) return std::string(line);
-  return std::string(line.substr(0, kQuoteChars)) + "...";
+  std::string out;
+  for (const char c : line.substr(0, kQuoteChars)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      out += c;
+      continue;
+    }
+    constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0xf];
+  }
+  if (line.size() > kQuoteChars) out += "...";
+  return out;
+}
+
+// Whether `line` nests arrays and objects deeper than `limit` (brackets in strings do not
+// count). A linear scan before parsing: the parser itself would accept any depth.
+bool nests_deeper_than(std::string_view line, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : line) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
 }
 
 // Field access with the event name and field in every error.
@@ -52,12 +94,28 @@ class Fields {
     return number(key);
   }
 
+  // A duration in seconds: large values saturate at kMaxSeconds; zero or less mean none.
+  std::optional<double> optional_seconds(const std::string& key) {
+    std::optional<double> value = optional_number(key);
+    if (value && *value > kMaxSeconds) value = kMaxSeconds;
+    return value;
+  }
+
   long integer(const std::string& key, long fallback = 0) {
     json* value = find(key);
     if (value == nullptr) return fallback;
     if (!value->is_number_integer())
       fail(key, "an integer, got " + std::string(value->type_name()));
     return value->get<long>();
+  }
+
+  std::size_t count(const std::string& key) {
+    json* value = find(key);
+    if (value == nullptr) return 0;
+    if (!value->is_number_unsigned()) {
+      fail(key, "a count (a whole number, 0 or more), got " + std::string(value->type_name()));
+    }
+    return value->get<std::size_t>();
   }
 
   std::size_t index(const std::string& key) {
@@ -147,7 +205,7 @@ CollectedEvent decode_collected(json& object) {
     Fields item(entry, "collected item");
     event.items.push_back({item.string("nodeid", true), item.string("group")});
   }
-  event.deselected = static_cast<std::size_t>(fields.integer("deselected"));
+  event.deselected = fields.count("deselected");
   if (fields.find("collect_reports") != nullptr) {
     for (json& entry : fields.array("collect_reports")) {
       if (!entry.is_object()) fields.fail("collect_reports", "objects");
@@ -193,8 +251,10 @@ Event decode_object(json& object) {
   const std::string kind = fields.string("event", true);
   Fields typed(object, kind);
   if (kind == "collected") return decode_collected(object);
-  if (kind == "start") return StartEvent{typed.index("index"), typed.optional_number("timeout")};
-  if (kind == "timeout") return TimeoutEvent{typed.index("index"), typed.number("seconds")};
+  if (kind == "start") return StartEvent{typed.index("index"), typed.optional_seconds("timeout")};
+  if (kind == "timeout") {
+    return TimeoutEvent{typed.index("index"), typed.optional_seconds("seconds").value_or(0)};
+  }
   if (kind == "report") {
     ReportEvent event;
     if (typed.find("index") != nullptr) event.index = typed.index("index");
@@ -225,6 +285,10 @@ Event decode_object(json& object) {
 }  // namespace
 
 Event decode_event(std::string_view line) {
+  if (nests_deeper_than(line, kMaxJsonDepth)) {
+    throw ProtocolError("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                        " levels: " + quote(line));
+  }
   json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded()) {
     throw ProtocolError("malformed JSON line: " + quote(line));
@@ -237,6 +301,25 @@ Event decode_event(std::string_view line) {
   } catch (const json::exception& error) {
     throw ProtocolError(std::string(error.what()) + ": " + quote(line));
   }
+}
+
+std::size_t event_line_cap(std::uint64_t output_cap_bytes) {
+  constexpr std::uint64_t kBase = std::uint64_t{16} << 20;
+  const std::uint64_t limit = std::numeric_limits<std::size_t>::max();
+  if (output_cap_bytes > (limit - kBase) / 8) return static_cast<std::size_t>(limit);
+  return static_cast<std::size_t>(kBase + 8 * output_cap_bytes);
+}
+
+void LineSplitter::overflow() {
+  const std::size_t cap = max_line_;
+  overflowed_ = true;
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  scan_from_ = 0;
+  char mebibytes[32];
+  std::snprintf(mebibytes, sizeof mebibytes, "%.1f", static_cast<double>(cap) / (1 << 20));
+  throw ProtocolError("a line longer than " + std::to_string(cap) + " bytes (" + mebibytes +
+                      " MiB, the channel's limit)");
 }
 
 std::string encode_run(const std::vector<std::size_t>& indices) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -22,37 +23,61 @@ class ProtocolError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The channel's bounds (docs/architecture.md, "Trust"). A line is at most:
+//  - kCollectionLineCap until the worker's `collected`, which lists every node id in one line
+//    (~150 bytes a test: 128 MiB holds ~850k tests; pandas, among the largest suites, ~30 MiB);
+//  - event_line_cap(--output-cap) after it: a report carries at most --output-cap bytes of
+//    captured output, which JSON escaping can grow sixfold ("\u0001"), plus tracebacks; the
+//    worker cuts whatever would not fit, so only a broken or forging worker exceeds it.
+constexpr std::size_t kCollectionLineCap = std::size_t{128} << 20;
+std::size_t event_line_cap(std::uint64_t output_cap_bytes);  // 16 MiB + 8 x output cap
+// Deepest JSON nesting accepted in a line (pytest's serialised reports nest about 6 deep):
+// copying or writing out a much deeper value would overflow the supervisor's stack.
+constexpr std::size_t kMaxJsonDepth = 64;
+// Timeouts above this (about 31 years) are taken as this: later arithmetic must not overflow.
+constexpr double kMaxSeconds = 1e9;
+// The `collected` event's `protocol`: bulkhead_worker.py's PROTOCOL_VERSION.
+constexpr int kProtocolVersion = 1;
+
 // Accumulates bytes and yields complete lines (without '\n'). A line longer than `max_line`
-// is an error, so a runaway worker cannot grow our memory without bound.
+// is an error, so a runaway worker cannot grow our memory without bound; after one, the
+// stream is broken and further bytes are dropped.
 class LineSplitter {
  public:
-  explicit LineSplitter(std::size_t max_line = std::size_t{256} << 20) : max_line_(max_line) {}
+  explicit LineSplitter(std::size_t max_line = kCollectionLineCap) : max_line_(max_line) {}
+
+  // Lines completed from now on are held to `max_line` (callable from on_line).
+  void set_max_line(std::size_t max_line) { max_line_ = max_line; }
+  std::size_t max_line() const { return max_line_; }
 
   // Appends `data` and calls on_line(std::string_view) for each complete line.
   template <typename OnLine>
   void feed(std::string_view data, OnLine&& on_line) {
+    if (overflowed_) return;
     buffer_.append(data);
     std::size_t begin = 0;
     while (true) {
       const std::size_t newline = buffer_.find('\n', scan_from_ > begin ? scan_from_ : begin);
       if (newline == std::string::npos) break;
+      if (newline - begin > max_line_) overflow();
       on_line(std::string_view(buffer_).substr(begin, newline - begin));
       begin = newline + 1;
     }
     buffer_.erase(0, begin);
     scan_from_ = buffer_.size();
-    if (buffer_.size() > max_line_) {
-      throw ProtocolError("line longer than " + std::to_string(max_line_) + " bytes");
-    }
+    if (buffer_.size() > max_line_) overflow();
   }
 
   // Bytes after the last newline: a line cut short when the stream ends here.
   std::string_view partial() const { return buffer_; }
 
  private:
+  [[noreturn]] void overflow();  // drops the buffer and throws ProtocolError
+
   std::size_t max_line_;
   std::string buffer_;
   std::size_t scan_from_ = 0;
+  bool overflowed_ = false;
 };
 
 // Per-phase facts the terminal needs that TestRecord does not keep.
@@ -153,8 +178,8 @@ using Event = std::variant<CollectedEvent, StartEvent, TimeoutEvent, ReportEvent
                            WarningEvent, InternalErrorEvent, DoneEvent, ReleasedEvent,
                            NeedControllerEvent, WorkerOutputEvent>;
 
-// Decodes one line. Throws ProtocolError with context on bad JSON, unknown events, missing or
-// mistyped fields.
+// Decodes one line. Throws ProtocolError with context on bad JSON, nesting deeper than
+// kMaxJsonDepth, unknown events, missing or mistyped fields, negative counts.
 Event decode_event(std::string_view line);
 
 // Supervisor -> worker commands, each one line with its trailing '\n'.

@@ -274,7 +274,7 @@ class Supervisor::Loop {
       const bool open = worker.read_channel([&](std::string_view line) {
         if (slot.protocol_broken || line.empty()) return;
         try {
-          protocol::Event event = protocol::decode_event(line);
+          protocol::Event event = slot.guard.accept(line, reference_ ? &reference_->items : nullptr);
           if (host_.running() && host_.wants(event)) host_.forward(index, slot.generation, line);
           handle_event(index, event);
         } catch (const protocol::ProtocolError& error) {
@@ -325,6 +325,7 @@ class Supervisor::Loop {
       return;
     }
     slot.collected = true;
+    slot.worker->set_line_cap(protocol::event_line_cap(launch_.output_cap_bytes));
     if (!scheduler_ || index >= active_workers_) {
       send(index, protocol::encode_shutdown());
       slot.shutdown_sent = true;
@@ -539,7 +540,7 @@ class Supervisor::Loop {
       if (more.empty()) break;
       batch.insert(batch.end(), more.begin(), more.end());
     }
-    if (!batch.empty()) send(index, protocol::encode_run(batch));
+    if (!batch.empty()) send(index, protocol::encode_run(slot.guard.handed(batch)));
     // It holds one test and waits to learn the next, but what is left are suspects other
     // workers will take: let it run this one now rather than wait.
     if (!scheduler_->stopped() && !scheduler_->all_handed_out() && scheduler_->held(index) == 1 &&

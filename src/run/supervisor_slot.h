@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "src/run/channel_guard.h"
 #include "src/run/supervisor.h"
 #include "src/run/worker_process.h"
 
@@ -69,6 +70,7 @@ struct Supervisor::Slot {
   uint64_t stacks_seen = 0;                         // its size at the last poll
   bool stacks_dumped = false;                       // it grew since SIGUSR1
   std::optional<Clock::time_point> exit_by;
+  ChannelGuard guard;  // what this worker may still say on its channel
   bool protocol_broken = false;
   std::string protocol_error;
   std::string live_stdout, live_stderr;

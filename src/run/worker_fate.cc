@@ -2,6 +2,7 @@
 #include "src/run/worker_fate.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -81,11 +82,18 @@ Fate describe_fate(const FateInput& input) {
     return fate;
   }
   fate.cause = Cause::Crash;
+  if (!input.protocol_error.empty()) {
+    // The supervisor killed it for what it sent: say that first, naming the worker.
+    fate.message = input.protocol_error + "; the supervisor killed " + input.worker;
+    fate.message[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(fate.message[0])));
+    fate.details = fate.message + "\n\nlast lines of " + input.worker + "'s stderr:\n" + tail;
+    fate.details += log_note;
+    return fate;
+  }
   fate.message = "Crash: " + describe_exit(input.worker, input.exit);
   if (input.exit.pids_limit_hit) {
     fate.message += " (pids limit " + std::to_string(input.exit.pids_limit) + " reached)";
   }
-  if (!input.protocol_error.empty()) fate.message += " (" + input.protocol_error + ")";
   fate.details = fate.message + "\n\nlast lines of " + input.worker + "'s stderr:\n" + tail;
   if (input.message_cut_off) fate.details += "\n(the worker's last message was cut off mid-line)";
   fate.details += log_note;

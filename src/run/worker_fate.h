@@ -22,7 +22,7 @@ struct FateInput {
   std::optional<double> session_limit_s;
   std::string stacks;  // faulthandler's dump after SIGUSR1
   std::string stderr_tail;
-  std::string protocol_error;    // set when the channel broke
+  std::string protocol_error;    // "protocol error from gw1: ...": it was killed for it
   bool message_cut_off = false;  // its last channel line was incomplete
   std::string log_path;          // "" when logs are not kept
 };

@@ -54,6 +54,8 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
       {"BULKHEAD_STACKS_FD", "201"},
       {"BULKHEAD_LOG_FD", "202"},
       {"BULKHEAD_OUTPUT_CAP", std::to_string(launch.output_cap_bytes)},
+      {"BULKHEAD_LINE_CAP", std::to_string(protocol::event_line_cap(launch.output_cap_bytes))},
+      {"BULKHEAD_COLLECTION_LINE_CAP", std::to_string(protocol::kCollectionLineCap)},
       {"BULKHEAD_COLUMNS", std::to_string(launch.columns)},
   };
   for (const auto& [key, value] : launch.env_templates) {

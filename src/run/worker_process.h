@@ -74,6 +74,8 @@ class WorkerProcess {
   // end of stream (then closes our end). Throws protocol::ProtocolError on an oversized line.
   template <typename OnLine>
   bool read_channel(OnLine&& on_line);
+  // Longest channel line accepted from now on (protocol::event_line_cap after `collected`).
+  void set_line_cap(std::size_t bytes) { splitter_.set_max_line(bytes); }
   // Bytes of an unterminated last line (a worker cut off mid-write).
   std::string_view channel_partial() const { return splitter_.partial(); }
 

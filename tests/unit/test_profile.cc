@@ -180,6 +180,33 @@ TEST_F(ProfileFiles, ExtendsByNameSearchesDirsInOrder) {
   EXPECT_EQ(load_profile("c", {dir_}).name, "c");
 }
 
+TEST_F(ProfileFiles, TextParsesAsTheFileLoads) {
+  const std::string text = R"({"extends": "default", "limits": {"pids": 7}})";
+  const std::string path = write("t.json", text);
+  const Profile from_file = load_profile(path, {kProfilesDir});
+  const Profile from_text = parse_profile(text, path, {kProfilesDir});
+  EXPECT_EQ(from_text.name, "t");
+  EXPECT_EQ(from_text.source_path, path);
+  EXPECT_EQ(from_text.limits.pids, from_file.limits.pids);
+  EXPECT_EQ(from_text.limits.memory_bytes, from_file.limits.memory_bytes);
+  EXPECT_EQ(from_text.seccomp.deny, from_file.seccomp.deny);
+  try {
+    parse_profile("{\n  \"limits\": {\"pids\": true}\n}", "mem.json", {});
+    FAIL();
+  } catch (const ProfileError& e) {
+    EXPECT_EQ(e.file(), "mem.json");
+    EXPECT_EQ(e.json_path(), "$.limits.pids");
+  }
+  EXPECT_THROW(parse_profile("{", "mem.json", {}), ProfileError);
+}
+
+TEST_F(ProfileFiles, NumberOverflowIsAProfileError) {
+  // Regression (found by fuzz_profile): nlohmann throws out_of_range, not parse_error, for a
+  // number beyond a double; it escaped as a bare library message without the file.
+  EXPECT_EQ(error_of(R"({"limits": {"pids": 174E1774}})"),
+            "$: invalid JSON: number overflow parsing '174E1774'");
+}
+
 TEST_F(ProfileFiles, ExtendsCycleIsRefused) {
   const std::string a = write("a.json", R"({"extends": "b.json"})");
   const std::string b = write("b.json", R"({"extends": "./a.json"})");

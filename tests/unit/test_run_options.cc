@@ -152,6 +152,52 @@ TEST_F(RunOptionsTest, PyprojectErrorsNameFileLineAndColumn) {
   }
 }
 
+TEST_F(RunOptionsTest, PyprojectTextReadsAsTheFileDoes) {
+  const std::string text = "[tool.pytest-bulkhead]\nnumprocesses = 3\nmemory = \"1G\"\nbogus = 1\n";
+  write_pyproject(text);
+  const std::string path = (dir_ / "pyproject.toml").string();
+  std::string from_file, from_text;
+  RunOptions a, b;
+  try {
+    apply_pyproject(path, a);
+  } catch (const UserError& error) {
+    from_file = error.what();
+  }
+  try {
+    apply_pyproject_text(text, path, b);
+  } catch (const UserError& error) {
+    from_text = error.what();
+  }
+  EXPECT_EQ(from_text, from_file);
+  EXPECT_EQ(from_text, path + ":4:9: unknown key 'bogus' in [tool.pytest-bulkhead]");
+  RunOptions c;
+  apply_pyproject_text("[tool.pytest-bulkhead]\ndist = \"loadscope\"\nnumprocesses = 3\n",
+                       "mem.toml", c);
+  EXPECT_EQ(c.dist, DistMode::LoadScope);
+  EXPECT_EQ(c.workers, std::optional<int>(3));
+  EXPECT_EQ(c.config_file, "mem.toml");
+  try {
+    apply_pyproject_text("[tool.pytest-bulkhead\n", "mem.toml", c);
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("mem.toml:1:", 0), 0u) << error.what();
+  }
+}
+
+TEST(Pyproject, NonAsciiWhereWhitespaceMayBeIsDefined) {
+  // Regression (found by fuzz_pyproject): toml++ 3.3.0 reached __builtin_unreachable() asking
+  // whether these characters are whitespace (src/cli/toml.h). A valid document stays valid...
+  RunOptions options;
+  EXPECT_NO_THROW(apply_pyproject_text("s = \"\"\"\\\n\xc2\xa7\"\"\"\n", "p.toml", options));
+  // ...and an invalid one is an error naming the place, as any other.
+  try {
+    apply_pyproject_text("\xEF\xBB\xBB=", "p.toml", options);
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("p.toml:1:1: ", 0), 0u) << error.what();
+  }
+}
+
 TEST(InspectPytestArgs, VerbosityCaptureAndRandomly) {
   EXPECT_EQ(inspect_pytest_args({"-vv"}).verbosity, 2);
   EXPECT_EQ(inspect_pytest_args({"-q"}).verbosity, -1);

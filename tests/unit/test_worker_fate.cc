@@ -49,6 +49,21 @@ TEST(WorkerFate, OomComesFromTheCgroupNotFromSigkill) {
   EXPECT_EQ(oom.message, "OOM: memory limit 512 MiB exceeded (peak 512 MiB)");
 }
 
+TEST(WorkerFate, ProtocolErrorNamesTheWorkerAndWhatItSent) {
+  FateInput input;
+  input.worker = "gw1";
+  input.exit.signaled = true;
+  input.exit.term_signal = SIGKILL;
+  input.protocol_error =
+      "protocol error from gw1: `report` for test 2 (t.py::c), which this worker was not given";
+  Fate fate = describe_fate(input);
+  EXPECT_EQ(fate.cause, Cause::Crash);
+  EXPECT_EQ(fate.message,
+            "Protocol error from gw1: `report` for test 2 (t.py::c), which this worker was not "
+            "given; the supervisor killed gw1");
+  EXPECT_EQ(fate.details.rfind(fate.message, 0), 0u);
+}
+
 TEST(WorkerFate, CrashNamesSignalOrStatusAndKeepsTheStderrTail) {
   FateInput input;
   input.worker = "gw2";
