@@ -1,8 +1,9 @@
 // libFuzzer target: the bytes a hostile worker writes to its channel. They are split into
 // lines (a small cap, so the overflow path runs too), each decoded and put through the trust
-// rules of a worker that collected four tests and was handed three; what is admitted is copied
-// and its raw JSON written out, as the supervisor and the reports do. ProtocolError is the one
-// expected failure: a crash, a sanitizer report or any other exception is a bug.
+// rules of a worker that collected four tests, was handed three and asked twice to give some
+// back; what is admitted is copied and its raw JSON written out, as the supervisor and the
+// reports do. ProtocolError is the one expected failure: a crash, a sanitizer report or any
+// other exception is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -37,6 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   collected.items = collection;
   if (guard.admit(collected, &collection)) __builtin_trap();
   guard.handed({1, 3, 0});
+  guard.asked({{0}, {3}});  // two steals for `released` to answer
+  guard.asked({{0, 3}});
 
   // The first byte sets how the stream is chunked, as reads of a socket would cut it.
   const std::size_t chunk = data[0] % 97 + 1;

@@ -26,6 +26,14 @@ const std::vector<std::size_t>& ChannelGuard::handed(const std::vector<std::size
   return indices;
 }
 
+const std::vector<std::vector<std::size_t>>& ChannelGuard::asked(
+    const std::vector<std::vector<std::size_t>>& units) {
+  std::vector<std::size_t> indices;
+  for (const auto& unit : units) indices.insert(indices.end(), unit.begin(), unit.end());
+  steals_.push_back(std::move(indices));
+  return units;
+}
+
 bool ChannelGuard::ended(std::size_t index) const { return index < ended_.size() && ended_[index]; }
 
 std::optional<std::string> ChannelGuard::check_start(std::size_t index,
@@ -50,11 +58,16 @@ std::optional<std::string> ChannelGuard::check_start(std::size_t index,
 
 std::optional<std::string> ChannelGuard::check_released(const std::vector<std::size_t>& indices,
                                                         const Collection& collection) {
+  if (steals_.empty()) return std::string("`released` with no `steal` to answer");
+  const std::vector<std::size_t>& asked = steals_.front();
   // All or nothing: a refused answer to a steal gives nothing back.
   std::deque<std::size_t> left = queue_;
   for (const std::size_t index : indices) {
     const std::string what = "`released` " + test_name(index, collection);
     if (index >= collection.size()) return what;
+    if (std::find(asked.begin(), asked.end(), index) == asked.end()) {
+      return what + ", which the `steal` it answers did not ask for";
+    }
     if (ended(index)) return what + ", which this worker already finished";
     if (running_ == index) return what + ", which this worker is running";
     const auto it = std::find(left.begin(), left.end(), index);
@@ -62,6 +75,7 @@ std::optional<std::string> ChannelGuard::check_released(const std::vector<std::s
     left.erase(it);
   }
   queue_ = std::move(left);
+  steals_.pop_front();
   return std::nullopt;
 }
 

@@ -1,7 +1,8 @@
 // The supervisor's trust rules for one worker's channel: what a worker may say, given what it
 // was handed. One `collected`, first; a `start` only for the next test it was handed, in the
 // order handed; `timeout`, indexed `report` and `finished` only for the test it is running;
-// `released` (work stealing) only of tests it holds and has not started; each test started
+// `released` (work stealing) only in answer to a `steal`, and only of tests that steal asked
+// for, this worker holds and has not started; each test started
 // and ended once; `done` once, between tests. Everything else (a result for
 // a test it was not given, a second result, an unknown index) is refused, naming the test.
 // Pure bookkeeping per worker incarnation: no I/O, no clocks.
@@ -28,6 +29,10 @@ class ChannelGuard {
 
   // The supervisor sends this worker `run` with these indices, in this order. Returns them.
   const std::vector<std::size_t>& handed(const std::vector<std::size_t>& indices);
+  // The supervisor sends this worker `steal` for these units; each `released` answers the
+  // oldest unanswered one. Returns them.
+  const std::vector<std::vector<std::size_t>>& asked(
+      const std::vector<std::vector<std::size_t>>& units);
 
   // Checks an event from this worker against its state and the agreed collection (nullptr
   // until one is agreed) and, when allowed, records it. Returns why it is refused, naming
@@ -47,8 +52,8 @@ class ChannelGuard {
   std::optional<std::string> check_running(const char* kind, std::size_t index,
                                            const Collection& collection);
   std::optional<std::string> check_start(std::size_t index, const Collection& collection);
-  // Tests given back in answer to `steal`: each one it holds and has not started; admitted,
-  // they leave its queue.
+  // Tests given back in answer to the oldest unanswered `steal`: each one that steal asked
+  // for, this worker holds and has not started; admitted, they leave its queue.
   std::optional<std::string> check_released(const std::vector<std::size_t>& indices,
                                             const Collection& collection);
   bool ended(std::size_t index) const;
@@ -56,9 +61,10 @@ class ChannelGuard {
   bool collected_ = false;
   bool done_ = false;
   std::optional<std::size_t> running_;
-  std::size_t reports_ = 0;        // indexed reports for the running test
-  std::deque<std::size_t> queue_;  // handed, not started yet, in the order handed
-  std::vector<bool> ended_;        // index -> this worker started and finished it
+  std::size_t reports_ = 0;                      // indexed reports for the running test
+  std::deque<std::size_t> queue_;                // handed, not started yet, in the order handed
+  std::deque<std::vector<std::size_t>> steals_;  // indices each unanswered `steal` asked for
+  std::vector<bool> ended_;                      // index -> this worker started and finished it
 };
 
 }  // namespace bulkhead

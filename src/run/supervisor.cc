@@ -579,7 +579,10 @@ class Supervisor::Loop {
     std::vector<bool> can_give;
     for (int i = 0; i < active_workers_; ++i) can_give.push_back(slots_[i].can_give_back());
     const StealStep step = scheduler_->steal_for(thief, can_give);
-    if (step.request) send(step.request->victim, protocol::encode_steal(step.request->units));
+    if (step.request) {
+      Slot& victim = slots_[static_cast<std::size_t>(step.request->victim)];
+      send(step.request->victim, protocol::encode_steal(victim.guard.asked(step.request->units)));
+    }
     return step.wait;
   }
 

@@ -176,31 +176,58 @@ TEST(ChannelGuard, RefusesEventsOutOfTheSessionsOrder) {
 }
 
 TEST(ChannelGuard, ReleasedGivesBackOnlyHeldUnstartedTests) {
+  using protocol::ReleasedEvent;
   ChannelGuard guard = collected_guard({0, 1, 2, 3});
   EXPECT_EQ(guard.admit(StartEvent{0, std::nullopt}, &kTests), std::nullopt);
   // Work stealing: it gives back 3 (and 2 later); the order of what it keeps is unchanged.
-  EXPECT_EQ(guard.admit(protocol::ReleasedEvent{{3}}, &kTests), std::nullopt);
-  EXPECT_EQ(guard.admit(protocol::ReleasedEvent{{}}, &kTests), std::nullopt);  // a refusal
-  EXPECT_EQ(refusal(guard, protocol::ReleasedEvent{{2, 0}}),
+  guard.asked({{3}});
+  EXPECT_EQ(guard.admit(ReleasedEvent{{3}}, &kTests), std::nullopt);
+  guard.asked({{2}, {3}});
+  EXPECT_EQ(guard.admit(ReleasedEvent{{}}, &kTests), std::nullopt);  // a refusal
+  guard.asked({{0, 1, 2, 3}});  // refused answers leave it unanswered
+  guard.asked({{}});
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{2, 0}}),
             "`released` test 0 (t.py::a), which this worker is running");
-  EXPECT_EQ(refusal(guard, protocol::ReleasedEvent{{3}}),
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{3}}),
             "`released` test 3 (t.py::d), which this worker does not hold");
-  EXPECT_EQ(refusal(guard, protocol::ReleasedEvent{{2, 2}}),
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{2, 2}}),
             "`released` test 2 (t.py::c), which this worker does not hold");
-  EXPECT_EQ(refusal(guard, protocol::ReleasedEvent{{7}}),
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{7}}),
             "`released` test index 7 (only 4 tests were collected)");
   EXPECT_EQ(guard.admit(FinishedEvent{0}, &kTests), std::nullopt);
-  EXPECT_EQ(refusal(guard, protocol::ReleasedEvent{{0}}),
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{0}}),
             "`released` test 0 (t.py::a), which this worker already finished");
   // Refused answers took nothing: 1 and 2 still run in order; 3, given back, may not.
   EXPECT_EQ(refusal(guard, StartEvent{3, std::nullopt}),
             "`start` of test 3 (t.py::d), which this worker was not given");
   run_test(guard, 1);
-  EXPECT_EQ(guard.admit(protocol::ReleasedEvent{{2}}, &kTests), std::nullopt);
+  EXPECT_EQ(guard.admit(ReleasedEvent{{2}}, &kTests), std::nullopt);
   EXPECT_EQ(refusal(guard, report(2)),
             "`report` for test 2 (t.py::c), which this worker was not given");
   EXPECT_EQ(guard.admit(DoneEvent{}, &kTests), std::nullopt);
-  EXPECT_EQ(guard.admit(protocol::ReleasedEvent{{}}, &kTests), std::nullopt);  // a late answer
+  EXPECT_EQ(guard.admit(ReleasedEvent{{}}, &kTests), std::nullopt);  // a late answer
+}
+
+TEST(ChannelGuard, ReleasedOnlyAnswersASteal) {
+  using protocol::ReleasedEvent;
+  ChannelGuard guard = collected_guard({0, 1, 2, 3});
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{}}), "`released` with no `steal` to answer");
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{3}}), "`released` with no `steal` to answer");
+  // Answers come in the order steals were sent, each giving back only what its steal named.
+  guard.asked({{2}});
+  guard.asked({{3}});
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{3}}),
+            "`released` test 3 (t.py::d), which the `steal` it answers did not ask for");
+  EXPECT_EQ(guard.admit(ReleasedEvent{{2}}, &kTests), std::nullopt);
+  EXPECT_EQ(guard.admit(ReleasedEvent{{3}}, &kTests), std::nullopt);
+  EXPECT_EQ(refusal(guard, ReleasedEvent{{}}), "`released` with no `steal` to answer");
+  // What it kept still runs in the order handed, skipping what it gave back.
+  EXPECT_EQ(refusal(guard, StartEvent{1, std::nullopt}),
+            "`start` of test 1 (t.py::b) before test 0 (t.py::a), handed to it first");
+  run_test(guard, 0);
+  run_test(guard, 1);
+  EXPECT_EQ(refusal(guard, StartEvent{2, std::nullopt}),
+            "`start` of test 2 (t.py::c), which this worker was not given");
 }
 
 TEST(ChannelGuard, RefusesAnotherProtocolVersion) {
