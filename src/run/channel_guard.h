@@ -1,10 +1,10 @@
 // The supervisor's trust rules for one worker's channel: what a worker may say, given what it
-// was handed. One `collected`, first; a `start` only for the next test it was handed, in the
-// order handed; `timeout`, indexed `report` and `finished` only for the test it is running;
-// `released` (work stealing) only in answer to a `steal`, and only of tests that steal asked
-// for, this worker holds and has not started; each test started
-// and ended once; `done` once, between tests. Everything else (a result for
-// a test it was not given, a second result, an unknown index) is refused, naming the test.
+// was handed. One `collected`, first (a worker forked from the zygote sends none); a `start`
+// only for the next test it was handed, in the order handed; `timeout`, indexed `report` and
+// `finished` only for the test it is running; `released` (work stealing) only in answer to a
+// `steal`, and only of tests that steal asked for, this worker holds and has not started; each
+// test started and ended once; `done` once, between tests. Everything else (a result for a
+// test it was not given, a second result, an unknown index) is refused, naming the test.
 // Pure bookkeeping per worker incarnation: no I/O, no clocks.
 #pragma once
 
@@ -27,6 +27,9 @@ class ChannelGuard {
 
   using Collection = std::vector<protocol::CollectedItem>;
 
+  // This worker was forked from the zygote, which collected for it: it sends no `collected`
+  // of its own (one would be a second).
+  void forked() { collected_ = true; }
   // The supervisor sends this worker `run` with these indices, in this order. Returns them.
   const std::vector<std::size_t>& handed(const std::vector<std::size_t>& indices);
   // The supervisor sends this worker `steal` for these units; each `released` answers the

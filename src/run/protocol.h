@@ -26,9 +26,10 @@ class ProtocolError : public std::runtime_error {
 // The channel's bounds (docs/architecture.md, "Trust"). A line is at most:
 //  - kCollectionLineCap until the worker's `collected`, which lists every node id in one line
 //    (~150 bytes a test: 128 MiB holds ~850k tests; pandas, among the largest suites, ~30 MiB);
-//  - event_line_cap(--output-cap) after it: a report carries at most --output-cap bytes of
-//    captured output, which JSON escaping can grow sixfold ("\u0001"), plus tracebacks; the
-//    worker cuts whatever would not fit, so only a broken or forging worker exceeds it.
+//  - event_line_cap(--output-cap) after it (from the start for a worker forked from the zygote):
+//    a report carries at most --output-cap bytes of captured output, which JSON escaping can
+//    grow sixfold ("\u0001"), plus tracebacks; the worker cuts whatever would not fit, so only
+//    a broken or forging worker exceeds it.
 constexpr std::size_t kCollectionLineCap = std::size_t{128} << 20;
 std::size_t event_line_cap(std::uint64_t output_cap_bytes);  // 16 MiB + 8 x output cap
 // Deepest JSON nesting accepted in a line (pytest's serialised reports nest about 6 deep):

@@ -221,6 +221,8 @@ class Supervisor::Loop {
     watch(worker.pidfd(), EPOLLIN, tag(Source::Pidfd, index, slot.generation));
     if (zygote_) {  // forked: it has the zygote's collection
       slot.collected = true;
+      slot.guard.forked();
+      worker.set_line_cap(protocol::event_line_cap(launch_.output_cap_bytes));
       refill(index);
     }
   }

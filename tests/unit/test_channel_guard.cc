@@ -230,6 +230,18 @@ TEST(ChannelGuard, ReleasedOnlyAnswersASteal) {
             "`start` of test 2 (t.py::c), which this worker was not given");
 }
 
+TEST(ChannelGuard, AForkedWorkerHasTheZygotesCollection) {
+  ChannelGuard guard;
+  EXPECT_EQ(refusal(guard, StartEvent{0, std::nullopt}),
+            "`start` of test 0 (t.py::a) before this worker's `collected`");
+  guard.forked();  // the zygote collected for it: it goes straight to the tests it is handed
+  guard.handed({0, 1});
+  run_test(guard, 0);
+  EXPECT_EQ(refusal(guard, StartEvent{2, std::nullopt}),
+            "`start` of test 2 (t.py::c), which this worker was not given");
+  EXPECT_EQ(refusal(guard, collected()), "a second `collected`");
+}
+
 TEST(ChannelGuard, RefusesAnotherProtocolVersion) {
   ChannelGuard guard;
   CollectedEvent event = collected();
