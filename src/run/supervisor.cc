@@ -276,7 +276,8 @@ class Supervisor::Loop {
       const bool open = worker.read_channel([&](std::string_view line) {
         if (slot.protocol_broken || line.empty()) return;
         try {
-          protocol::Event event = slot.guard.accept(line, reference_ ? &reference_->items : nullptr);
+          protocol::Event event =
+              slot.guard.accept(line, reference_ ? &reference_->items : nullptr);
           if (host_.running() && host_.wants(event)) host_.forward(index, slot.generation, line);
           handle_event(index, event);
         } catch (const protocol::ProtocolError& error) {
@@ -526,7 +527,7 @@ class Supervisor::Loop {
       if (!slot.unit_given && !scheduler_->stopped()) {
         const std::vector<std::size_t> unit = scheduler_->next_batch(index);
         slot.unit_given = !unit.empty();
-        if (slot.unit_given) send(index, protocol::encode_run(unit));
+        if (slot.unit_given) send(index, protocol::encode_run(slot.guard.handed(unit)));
       }
       if (slot.unit_given || scheduler_->all_handed_out() || scheduler_->stopped()) {
         send(index, protocol::encode_shutdown());
