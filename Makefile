@@ -11,7 +11,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3-pytest-localserver python3-pytest-lazy-fixture \
   iproute2 util-linux procps bubblewrap hyperfine \
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod e2fsprogs mmdebstrap \
-  libpython3.11-testsuite git clang-14 libclang-rt-14-dev
+  libpython3.11-testsuite git clang-14 libclang-rt-14-dev chromium fonts-dejavu-core
 
 .PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench fuzz format format-check clean
 

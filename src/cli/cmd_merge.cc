@@ -15,11 +15,11 @@
 #include "src/cli/project_root.h"
 #include "src/merge/merge.h"
 #include "src/merge/report_reader.h"
-#include "src/report/html.h"
 #include "src/report/json.h"
 #include "src/report/junit.h"
 #include "src/report/outcome.h"
 #include "src/report/terminal.h"
+#include "src/report/views/views.h"
 #include "src/shard/durations.h"
 
 namespace bulkhead {
@@ -32,6 +32,7 @@ struct MergeOptions {
   std::string junitxml;
   std::string json_path;
   std::string html;
+  std::string trace;
   bool store_durations = false;
   std::string durations_path = ".test_durations";
   bool no_lastfailed = false;
@@ -127,7 +128,9 @@ int merge(const MergeOptions& options) {
       terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
     }
     if (!options.json_path.empty()) write_json_report(options.json_path, merged.tests, merged.run);
-    if (!options.html.empty()) write_html_report(options.html, merged.tests, merged.run);
+    write_report_views(
+        {options.html, options.trace}, [&] { return render_json_text(merged.tests, merged.run); },
+        terminal);
     if (options.store_durations) {
       store_test_durations(options.durations_path, measured_durations(merged.tests));
       terminal.line("stored test durations in " + options.durations_path);
@@ -154,6 +157,7 @@ int cmd_merge(int argc, char** argv) {
   app.add_option("-o,--junitxml,--junit-xml", options.junitxml, "Write the merged JUnit XML");
   app.add_option("--json", options.json_path, "Write the merged JSON report");
   app.add_option("--html", options.html, "Write a self-contained HTML report");
+  app.add_option("--trace", options.trace, "Write a Chrome trace / Perfetto JSON");
   app.add_flag("--store-durations", options.store_durations,
                "Write the merged durations to --durations-path (pytest-split's format)");
   app.add_option("--durations-path", options.durations_path,

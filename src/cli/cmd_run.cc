@@ -26,6 +26,7 @@
 #include "src/report/json.h"
 #include "src/report/junit.h"
 #include "src/report/terminal.h"
+#include "src/report/views/views.h"
 #include "src/run/supervisor.h"
 #include "src/shard/bazel.h"
 #include "src/shard/durations.h"
@@ -386,6 +387,7 @@ int run(int argc, char** argv) {
 
   RunResult result;
   {
+    CiSection section(stdout, "bulkhead_tests", "bulkhead: running the tests");
     Supervisor supervisor(*sandbox, launch, settings, terminal);
     result = supervisor.run();
   }
@@ -402,7 +404,8 @@ int run(int argc, char** argv) {
   info.shard = planner.assignment();
   try {
     // As pytest's --junitxml: a report's directory is made when missing.
-    for (const std::string* path : {&options.junitxml, &options.json_path}) {
+    for (const std::string* path :
+         {&options.junitxml, &options.json_path, &options.html_path, &options.trace_path}) {
       const fs::path parent = fs::path(*path).parent_path();
       std::error_code ignored;
       if (!path->empty() && !parent.empty()) fs::create_directories(parent, ignored);
@@ -416,6 +419,9 @@ int run(int argc, char** argv) {
       write_junit_xml(bazel->xml_output_file(), result.records, info);
     }
     if (!options.json_path.empty()) write_json_report(options.json_path, result.records, info);
+    write_report_views(
+        {options.html_path, options.trace_path},
+        [&] { return render_json_text(result.records, info); }, terminal);
     if (options.store_durations) {
       store_test_durations(options.durations_path, measured_durations(result.records));
       if (!terminal.quiet()) terminal.line("stored test durations in " + options.durations_path);

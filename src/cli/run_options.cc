@@ -74,6 +74,8 @@ const std::map<std::string, Setter>& setters() {
       {"dist", [](RunOptions& o, const std::string& v) { o.dist = parse_dist(v); }},
       {"junitxml", [](RunOptions& o, const std::string& v) { o.junitxml = v; }},
       {"json", [](RunOptions& o, const std::string& v) { o.json_path = v; }},
+      {"html", [](RunOptions& o, const std::string& v) { o.html_path = v; }},
+      {"trace", [](RunOptions& o, const std::string& v) { o.trace_path = v; }},
       {"python", [](RunOptions& o, const std::string& v) { o.python = v; }},
       {"image", [](RunOptions& o, const std::string& v) { o.image = parse_image(v); }},
       {"max_worker_restart",
@@ -257,6 +259,8 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--dist", "dist", "load | loadfile | loadscope | loadgroup");
   add("--junitxml,--junit-xml", "junitxml", "Write a merged JUnit XML report");
   add("--json", "json", "Write a JSON report");
+  add("--html", "html", "Write a self-contained HTML report with a worker timeline");
+  add("--trace", "trace", "Write a Chrome trace / Perfetto JSON (one track per worker)");
   add("--python", "python", "Python interpreter with pytest (default: first on PATH with it)");
   add("--image", "image",
       "dir:PATH: run the workers on this root filesystem instead of the host's (see images/); "

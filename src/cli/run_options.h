@@ -24,6 +24,8 @@ struct RunOptions {
   DistMode dist = DistMode::Load;
   std::string junitxml;
   std::string json_path;
+  std::string html_path;   // --html: the HTML report
+  std::string trace_path;  // --trace: Chrome trace / Perfetto JSON
   std::string python;
   std::string image;                      // --image dir:PATH: PATH (absolute); "" = the host's tree
   std::optional<int> max_worker_restart;  // nullopt: 4 x workers, as pytest-xdist
