@@ -195,8 +195,8 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
   md += "### bulkhead: " + std::string(exit_code == 0 ? "passed" : "failed") + ", " +
         std::to_string(total) + " tests in " + seconds(run.value("duration", 0.0)) + " on " +
         std::to_string(run.value("workers", 0)) + " workers\n\n";
-  const char* keys[] = {"passed",  "failed",  "error",   "skipped", "xfailed",
-                        "xpassed", "notrun",  "timeout", "crash",   "oom"};
+  const char* keys[] = {"passed",  "failed", "error",   "skipped", "xfailed",
+                        "xpassed", "notrun", "timeout", "crash",   "oom"};
   const char* heads[] = {"passed",  "failed",  "error",   "skipped", "xfailed",
                          "xpassed", "not run", "timeout", "crash",   "OOM kill"};
   std::string head = "|", rule = "|", row = "|";
@@ -211,8 +211,8 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
     md += "#### Failures (" + std::to_string(faults.size()) + ")\n\n";
     constexpr std::size_t kListed = 50;
     for (std::size_t i = 0; i < faults.size() && i < kListed; ++i) {
-      md += "- " + code(faults[i]->nodeid) + " **" + kind_of(*faults[i]) + "**: " +
-            markdown_cell(one_line_reason(*faults[i])) + "\n";
+      md += "- " + code(faults[i]->nodeid) + " **" + kind_of(*faults[i]) +
+            "**: " + markdown_cell(one_line_reason(*faults[i])) + "\n";
     }
     if (faults.size() > kListed)
       md += "- ... and " + std::to_string(faults.size() - kListed) + " more\n";
@@ -229,8 +229,9 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
     if (t.stop > 0) ran.push_back(&t);
   }
   const std::size_t slow = std::min<std::size_t>(ran.size(), 10);
-  std::partial_sort(ran.begin(), ran.begin() + static_cast<std::ptrdiff_t>(slow), ran.end(),
-                    [](const ReportTest* a, const ReportTest* b) { return a->duration > b->duration; });
+  std::partial_sort(
+      ran.begin(), ran.begin() + static_cast<std::ptrdiff_t>(slow), ran.end(),
+      [](const ReportTest* a, const ReportTest* b) { return a->duration > b->duration; });
   if (slow > 0) {
     md += "#### Slowest tests\n\n| duration | test | worker |\n|---:|---|---|\n";
     for (std::size_t i = 0; i < slow; ++i) {
@@ -244,8 +245,9 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
   if (!sandboxes.empty()) {
     double t0 = std::numeric_limits<double>::infinity();
     for (const ReportSandbox& s : sandboxes) t0 = std::min(t0, s.start);
-    md += "#### Workers\n\n| worker | sandbox | tests | from | for | ended |\n"
-          "|---|---:|---:|---:|---:|---|\n";
+    md +=
+        "#### Workers\n\n| worker | sandbox | tests | from | for | ended |\n"
+        "|---|---:|---:|---:|---:|---|\n";
     for (const ReportSandbox& s : sandboxes) {
       std::string ended = s.message.empty() ? s.ended : s.ended + ": " + s.message;
       md += "| " + s.worker + " | #" + std::to_string(s.incarnation) + " | " +

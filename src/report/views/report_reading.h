@@ -16,8 +16,8 @@ struct ReportTest {
   std::string worker;    // "" when no worker ran it
   int incarnation = -1;  // -1 when unknown (format 1) or not run
   double start = 0, stop = 0, duration = 0;
-  std::string message;   // the first failing phase's one-line message
-  std::string longrepr;  // the first failing phase's longrepr
+  std::string message;                        // the first failing phase's one-line message
+  std::string longrepr;                       // the first failing phase's longrepr
   const nlohmann::json* resources = nullptr;  // the test's "resources", when present
 };
 

@@ -19,8 +19,8 @@ using nlohmann::json;
 constexpr int kPid = 1;
 
 json event(const char* phase, const std::string& name, int tid, double ts_us) {
-  return json{{"ph", phase}, {"name", name}, {"pid", kPid}, {"tid", tid},
-              {"ts", std::llround(ts_us)}};
+  return json{
+      {"ph", phase}, {"name", name}, {"pid", kPid}, {"tid", tid}, {"ts", std::llround(ts_us)}};
 }
 
 }  // namespace
@@ -57,12 +57,15 @@ json render_trace(const json& report) {
   };
   for (const ReportSandbox& s : sandboxes) {
     const int tid = tid_of(s.worker);
-    json slice = event("X", s.worker + " sandbox #" + std::to_string(s.incarnation), tid,
-                       us(s.start));
+    json slice =
+        event("X", s.worker + " sandbox #" + std::to_string(s.incarnation), tid, us(s.start));
     slice["cat"] = "sandbox";
     slice["dur"] = std::llround(std::max(0.0, s.end - s.start) * 1e6);
-    slice["args"] = {{"incarnation", s.incarnation}, {"pid", s.pid}, {"ended", s.ended},
-                     {"message", s.message}, {"tests", s.tests}};
+    slice["args"] = {{"incarnation", s.incarnation},
+                     {"pid", s.pid},
+                     {"ended", s.ended},
+                     {"message", s.message},
+                     {"tests", s.tests}};
     events.push_back(slice);
     if (s.incarnation > 0) {
       json replaced = event("i", "sandbox replaced", tid, us(s.start));

@@ -55,8 +55,8 @@ void write_report_views(const ReportViewPaths& paths,
   }
 }
 
-std::string gitlab_section_start(const std::string& name, const std::string& header,
-                                 bool collapsed, long long unix_time) {
+std::string gitlab_section_start(const std::string& name, const std::string& header, bool collapsed,
+                                 long long unix_time) {
   return "\x1b[0Ksection_start:" + std::to_string(unix_time) + ":" + name +
          (collapsed ? "[collapsed=true]" : "") + "\r\x1b[0K" + header + "\n";
 }

@@ -37,8 +37,8 @@ class CiSection {
 };
 
 // The marker lines, exposed for the unit tests.
-std::string gitlab_section_start(const std::string& name, const std::string& header,
-                                 bool collapsed, long long unix_time);
+std::string gitlab_section_start(const std::string& name, const std::string& header, bool collapsed,
+                                 long long unix_time);
 std::string gitlab_section_end(const std::string& name, long long unix_time);
 
 }  // namespace bulkhead
