@@ -45,7 +45,11 @@ void write_report_views(const ReportViewPaths& paths,
   const std::string text = json_report();
   if (!paths.html.empty()) write_html_report(paths.html, text);
   if (paths.trace.empty() && !github) return;
-  const nlohmann::json report = nlohmann::json::parse(text);
+  // The trace and GitHub's output never show captured output: it is left out of the document.
+  const nlohmann::json report = nlohmann::json::parse(
+      text, [](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        return !(event == nlohmann::json::parse_event_t::key && parsed == "sections");
+      });
   if (!paths.trace.empty()) write_file_atomically(paths.trace, render_trace(report).dump() + "\n");
   if (github) {
     const GithubOutput out = render_github(report, env_or_empty("GITHUB_WORKSPACE"));
