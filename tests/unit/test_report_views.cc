@@ -217,6 +217,21 @@ TEST(Github, StepSummaryHasCountsFailuresSlowestAndWorkers) {
   EXPECT_NE(md.find("| gw1 | #1 | 1 |"), std::string::npos);
 }
 
+TEST(Github, WorkerTableIsCapped) {
+  json report = sample_report();
+  for (int i = 2; i < 72; ++i)
+    report["sandboxes"].push_back({{"worker", "gw1"},
+                                   {"incarnation", i},
+                                   {"start", 101.0 + i},
+                                   {"end", 101.5 + i},
+                                   {"ended", "crashed"},
+                                   {"tests", 1}});
+  const std::string md = render_github(report, "").step_summary;
+  EXPECT_NE(md.find("| gw1 | #58 |"), std::string::npos);  // the 60th row
+  EXPECT_EQ(md.find("| gw1 | #59 |"), std::string::npos);
+  EXPECT_NE(md.find("... and 13 more sandboxes"), std::string::npos);
+}
+
 TEST(Github, MarkdownTableCellsEscapePipes) {
   json report = sample_report();
   report["tests"][2]["nodeid"] = "tests/test_b.py::test_ok[a|b]";

@@ -244,16 +244,22 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
   const std::vector<ReportSandbox> sandboxes = report_sandboxes(report, tests);
   if (!sandboxes.empty()) {
     double t0 = std::numeric_limits<double>::infinity();
-    for (const ReportSandbox& s : sandboxes) t0 = std::min(t0, s.start);
+    for (const ReportSandbox& s : sandboxes) {
+      if (s.start > 0) t0 = std::min(t0, s.start);
+    }
     md +=
         "#### Workers\n\n| worker | sandbox | tests | from | for | ended |\n"
         "|---|---:|---:|---:|---:|---|\n";
-    for (const ReportSandbox& s : sandboxes) {
+    constexpr std::size_t kRows = 60;  // a suite that crashes in every test has as many
+    for (std::size_t i = 0; i < sandboxes.size() && i < kRows; ++i) {
+      const ReportSandbox& s = sandboxes[i];
       std::string ended = s.message.empty() ? s.ended : s.ended + ": " + s.message;
       md += "| " + s.worker + " | #" + std::to_string(s.incarnation) + " | " +
             std::to_string(s.tests) + " | +" + seconds(s.start - t0) + " | " +
             seconds(s.end - s.start) + " | " + markdown_cell(ended) + " |\n";
     }
+    if (sandboxes.size() > kRows)
+      md += "\n... and " + std::to_string(sandboxes.size() - kRows) + " more sandboxes\n";
     md += "\n";
   }
   return out;
