@@ -63,6 +63,17 @@ bench: binary
 	bench/run_compare $(BUILD)/bin/bulkhead
 	bench/host_session $(BUILD)/bin/bulkhead
 
+# libFuzzer targets (fuzz/, docs/fuzzing.md), built with clang and sanitizers in their own tree,
+# each run FUZZ_SECONDS after replaying its seed corpus.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 40
+
+fuzz:
+	cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 \
+	  $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h src/*/*/*.cc src/*/*/*.h tests/unit/*.cc tests/helpers/*.cc fuzz/*.cc
 
 format:
