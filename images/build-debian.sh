@@ -14,6 +14,8 @@ if [ -e "$OUT" ]; then
   echo "$OUT exists; remove it first" >&2
   exit 1
 fi
+# mmdebstrap resolves OUT to an absolute path, which needs its parent to exist.
+mkdir -p "$(dirname "$OUT")"
 # minbase: essential packages and apt only; no documentation or man pages.
 mmdebstrap --variant=minbase --include="$PACKAGES" \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
