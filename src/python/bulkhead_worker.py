@@ -262,21 +262,24 @@ class Channel:
             if not chunk:
                 return
             self._inbox += chunk
-            while True:
-                newline = self._inbox.find(b"\n")
-                if newline < 0:
-                    break
-                line = bytes(self._inbox[:newline])
-                del self._inbox[: newline + 1]
-                if not line.strip():
-                    continue
-                command = json.loads(line)
+            for command in self._complete_commands():
                 if command.get("cmd") == "steal":
                     on_steal(command)
                     continue
                 with self._arrived:
                     self._commands.append(command)
                     self._arrived.notify_all()
+
+    def _complete_commands(self):
+        """Takes every complete line out of the inbox, parsed; blank lines are skipped."""
+        while True:
+            newline = self._inbox.find(b"\n")
+            if newline < 0:
+                return
+            line = bytes(self._inbox[:newline])
+            del self._inbox[: newline + 1]
+            if line.strip():
+                yield json.loads(line)
 
     def receive(self, block):
         """Returns the next command (a dict), or None when none is ready (or the peer closed)."""
@@ -307,14 +310,7 @@ class Channel:
                 self.closed = True
                 return None
             self._inbox += chunk
-            while True:
-                newline = self._inbox.find(b"\n")
-                if newline < 0:
-                    break
-                line = bytes(self._inbox[:newline])
-                del self._inbox[: newline + 1]
-                if line.strip():
-                    self._commands.append(json.loads(line))
+            self._commands.extend(self._complete_commands())
 
 
 _CHANNEL_KEY = pytest.StashKey()
