@@ -718,7 +718,9 @@ def _channel(config):
 
 
 def _refuse_fork_for_host_session(reasons):
-    _ZYGOTE.host_session = "the host session configures each worker (%s)" % ", ".join(reasons)
+    # Said at once: the plugins that need the host session (pytest-cov) would fail to configure
+    # in a zygote that has no workerinput from it, and the supervisor would only see a death.
+    _ZYGOTE.refuse("the host session configures each worker (%s)" % ", ".join(reasons))
 
 
 def _attach_workerinput(config, worker):

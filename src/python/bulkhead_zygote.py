@@ -140,7 +140,6 @@ class Zygote:
         self.watch = watch
         self.broken = None  # why it cannot fork, found before the collection
         self.declared = None  # a plugin's or conftest's own word that it is fork-unsafe
-        self.host_session = None  # why this run needs pytest-xdist's controller (bulkhead_host)
         self.lib = None
         self.setup = None
 
@@ -167,13 +166,18 @@ class Zygote:
     def send(self, message):
         self.control.send(json.dumps(message).encode())
 
+    def refuse(self, reason):
+        """Tells the supervisor it will not fork, and why, then ends: the workers are spawned."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.send({"ready": False, "reason": reason})
+        os._exit(0)
+
     # -- can we fork? ------------------------------------------------------------------------
 
     def unsafe_reason(self):
         """One line saying why forking would not give each worker a fresh worker's world, or
         None."""
-        if self.host_session:
-            return self.host_session
         if self.declared:
             return self.declared
         if self.watch.reads:
@@ -225,8 +229,7 @@ class Zygote:
         reason = self.broken or self.unsafe_reason()
         self.watch.uninstall()
         if reason:
-            self.send({"ready": False, "reason": reason})
-            os._exit(0)
+            self.refuse(reason)
         sys.stdout.flush()
         sys.stderr.flush()
         self.send({"ready": True})

@@ -35,6 +35,7 @@ def test_table_and_xml_are_pytest_n_2s(tmp_path):
     assert rows["src/shapes/util.py"] == ["10", "2", "80%", "3,", "6"], table(bulkhead)
     assert "src/shapes/generated.py" not in rows
     assert "Coverage XML written to file coverage.xml" in bulkhead.out
+    assert "the zygote ended" not in bulkhead.out  # it says why it does not fork, and lives
     # The table comes where pytest prints it: after the failures, before the short summary.
     out = bulkhead.out
     assert out.index("= FAILURES =") < out.index("---------- coverage:") < out.index(

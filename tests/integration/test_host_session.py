@@ -30,6 +30,9 @@ def test_each_worker_gets_its_workerinput_and_returns_its_workeroutput(tmp_path)
     assert result.returncode == 0 and "7 passed" in out, out + result.stderr
     assert "host session: conftest.py (conftest.py and plugins also run on the host, " \
         "unsandboxed" in out
+    # The zygote says why it does not fork (it used to die configuring and say only that).
+    assert "not forked: the host session configures each worker (conftest.py)" in out, out
+    assert "the zygote ended" not in out, out
     assert sorted(e["worker"] for e in events if e["hook"] == "configure_node") == ["gw0", "gw1"]
     down = [e for e in events if e["hook"] == "testnodedown"]
     assert sorted(e["dropped"] for e in down) == ["orm_gw0", "orm_gw1"], events
