@@ -254,6 +254,14 @@ class HostSession:
     # -- replaying worker events --------------------------------------------------------------
 
     def report(self, event, node):
+        if "raw" not in event:  # a worker's compact plain pass (it saw no host session)
+            nodeid, location = self.location(event.get("index", -1))
+            event = dict(event, raw={
+                "$report_type": "TestReport", "nodeid": nodeid, "location": location,
+                "keywords": {}, "outcome": event.get("outcome", "passed"), "longrepr": None,
+                "when": event.get("when", "call"), "user_properties": [],
+                "duration": float(event.get("duration", 0.0)),
+            })
         raw = dict(event["raw"])
         raw["sections"] = [tuple(section) for section in event.get("sections") or ()]
         report = self.config.hook.pytest_report_from_serializable(config=self.config, data=raw)

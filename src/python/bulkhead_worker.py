@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from _pytest.reports import TestReport
 
 import bulkhead_compat
 import bulkhead_host
@@ -74,13 +75,15 @@ def _move_fd_high(fd):
     return high
 
 
+# One encoder for every line (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+
+
 def _encode(message):
     """One JSON line's bytes. NaN and infinities (a user property, a marker) are not JSON: they
     go as strings rather than break the channel."""
     try:
-        text = json.dumps(
-            message, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
-        )
+        text = _ENCODER.encode(message)
     except ValueError:
         text = json.dumps(
             _finite(message), ensure_ascii=False, separators=(",", ":"), default=str
@@ -394,9 +397,40 @@ class BulkheadWorker:
         report.toterminal(writer)
         return buffer.getvalue()
 
+    def _plain_pass(self, report):
+        """A phase that passed and carries nothing but its timing: no output, properties or
+        xfail note, and no host session to replay it to (which needs pytest's serialisation)."""
+        return (
+            type(report) is TestReport
+            and report.outcome == "passed"
+            and report.longrepr is None
+            and not report.sections
+            and not report.user_properties
+            and not hasattr(report, "wasxfail")
+            and not self.link.asked
+        )
+
     def describe(self, report):
-        """One report phase: pytest's own serialisation plus what the supervisor prints."""
+        """One report phase: pytest's own serialisation plus what the supervisor prints. A
+        plain pass goes compact: its outcome, status and timing (most of a suite's reports;
+        nothing that reads a passed phase needs more)."""
         config = self.config
+        if self._plain_pass(report):
+            category, letter, word = config.hook.pytest_report_teststatus(
+                report=report, config=config
+            )
+            duration = float(report.duration or 0.0)
+            stop = float(getattr(report, "stop", 0.0) or 0.0) or time.time()
+            return {
+                "when": report.when,
+                "outcome": "passed",
+                "category": category,
+                "letter": letter,
+                "word": word[0] if isinstance(word, tuple) else word,
+                "duration": duration,
+                "start": stop - duration,
+                "stop": stop,
+            }
         raw = config.hook.pytest_report_to_serializable(config=config, report=report)
         raw.pop("sections", None)  # sent once, capped, below
         category, letter, word = config.hook.pytest_report_teststatus(report=report, config=config)
