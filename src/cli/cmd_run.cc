@@ -27,6 +27,7 @@
 #include "src/report/junit.h"
 #include "src/report/terminal.h"
 #include "src/report/views/views.h"
+#include "src/run/progress.h"
 #include "src/run/supervisor.h"
 #include "src/shard/bazel.h"
 #include "src/shard/durations.h"
@@ -324,6 +325,8 @@ int run(int argc, char** argv) {
   terminal_options.color = decide_color(options.color, STDOUT_FILENO);
   terminal_options.width = terminal_width(STDOUT_FILENO);
   terminal_options.verbosity = facts.verbosity;
+  const ProgressMode progress = resolve_progress(options.progress, STDOUT_FILENO);
+  terminal_options.percentages = progress != ProgressMode::Off;
   Terminal terminal(stdout, terminal_options);
 
   WorkerLaunch launch;
@@ -375,6 +378,8 @@ int run(int argc, char** argv) {
   settings.session_timeout_s = options.session_timeout_s;
   settings.max_worker_restart = options.max_worker_restart.value_or(4 * workers);
   settings.live_output = facts.capture_disabled;
+  settings.live_progress = progress == ProgressMode::Line;
+  settings.terminal_keys = progress == ProgressMode::Line;
   settings.logs_kept = run_dir.kept();
   settings.plan_work = [&planner](const std::vector<ScheduledItem>& items) {
     return planner.plan(items);

@@ -93,6 +93,10 @@ const std::map<std::string, Setter>& setters() {
          o.keep_logs = v == "true";
        }},
       {"color", [](RunOptions& o, const std::string& v) { o.color = parse_color(v); }},
+      {"progress",
+       [](RunOptions& o, const std::string& v) {
+         o.progress = parse_choice(v, {"auto", "line", "plain", "off"});
+       }},
       {"controller",
        [](RunOptions& o, const std::string& v) {
          o.controller = parse_choice(v, {"auto", "on", "off"});
@@ -270,6 +274,10 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       "tests with none finishing (default 4 x workers); one that died in a test is always "
       "replaced");
   add("--color", "color", "yes | no | auto");
+  add("--progress", "progress",
+      "auto | line | plain | off: a live status line below the output (line: done/total, the "
+      "running tests, the ETA; `t` or SIGUSR1 prints the running tests' stacks), pytest's "
+      "letters and percentages (plain), letters only (off); auto: line on a terminal");
   add("--output-cap", "output_cap", "Captured output kept per test (default 1M)");
   add("--shard", "shard",
       "Run one shard of the suite: I/N (1-based), or auto (from the CI's variables: GitLab, "

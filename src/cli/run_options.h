@@ -32,6 +32,7 @@ struct RunOptions {
   bool require_isolation = false;
   bool keep_logs = false;                  // --keep-logs: keep the worker logs dir after the run
   std::string color = "auto";              // yes | no | auto
+  std::string progress = "auto";           // auto | line | plain | off
   std::string controller = "auto";         // the host session: auto | on | off
   std::vector<std::string> write_through;  // project paths written through (with the profile's)
   uint64_t output_cap_bytes = uint64_t{1} << 20;

@@ -138,9 +138,32 @@ std::string Terminal::paint(std::string_view text, const char* color, bool bold)
   return out;
 }
 
-void Terminal::write(std::string_view text) {
+void Terminal::put(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), out_);
   std::fflush(out_);
+}
+
+void Terminal::write(std::string_view text) {
+  hide_live();
+  put(text);
+}
+
+// The live line sits on the row below pytest's output; a progress line still being filled
+// (letters) stays on its own row above it, the cursor at its end between draws.
+void Terminal::show_live(const std::string& text) {
+  if (text == live_) return;
+  std::string out = live_.empty() ? (line_width_ > 0 ? "\n" : "") : "\r\x1b[K";
+  out += text;
+  put(out);
+  live_ = text;
+}
+
+void Terminal::hide_live() {
+  if (live_.empty()) return;
+  std::string out = "\r\x1b[K";  // erase the live row
+  if (line_width_ > 0) out += "\x1b[A\x1b[" + std::to_string(line_width_ + 1) + "G";
+  put(out);
+  live_.clear();
 }
 
 void Terminal::end_progress_line() {
@@ -187,6 +210,11 @@ void Terminal::collected(std::size_t items, std::size_t deselected, std::size_t 
 }
 
 void Terminal::write_progress(std::size_t done, std::size_t total, bool fill) {
+  if (!options_.percentages) {
+    write("\n");
+    line_width_ = 0;
+    return;
+  }
   const char* color = any_failed_ ? "red" : "green";
   std::string text = percent(done, total);
   if (fill) {

@@ -21,7 +21,8 @@ int terminal_width(int fd);
 struct TerminalOptions {
   bool color = false;
   int width = 80;
-  int verbosity = 0;  // -v counts up, -q counts down
+  int verbosity = 0;        // -v counts up, -q counts down
+  bool percentages = true;  // the " [ 45%]" column (--progress off: pytest's classic style)
 };
 
 // A test as the terminal shows it: its record plus per-phase display facts.
@@ -76,7 +77,14 @@ class Terminal {
 
   std::string paint(std::string_view text, const char* color, bool bold = false) const;
 
+  // --progress line: a live status line below pytest's output (src/report/live_line.h). What
+  // is written next erases it first; show_live() draws it again, or redraws it in place.
+  void show_live(const std::string& text);
+  void hide_live();
+  bool live_shown() const { return !live_.empty(); }
+
  private:
+  void put(std::string_view text);
   void end_progress_line();
   void write(std::string_view text);
   void write_progress(std::size_t done, std::size_t total, bool fill);
@@ -95,6 +103,7 @@ class Terminal {
   std::string reportchars_ = "fE";
   std::size_t line_width_ = 0;  // characters on the current progress line
   bool any_failed_ = false;
+  std::string live_;  // the live line as drawn, "" when not on screen
 };
 
 }  // namespace bulkhead

@@ -17,6 +17,8 @@
 #include "sandbox/fd.h"
 #include "src/report/outcome.h"
 #include "src/run/collection_check.h"
+#include "src/run/progress.h"
+#include "src/run/stack_request.h"
 #include "src/run/supervisor_slot.h"
 #include "src/run/worker_fate.h"
 #include "src/run/zygote.h"
@@ -32,6 +34,8 @@ class Supervisor::Loop {
         launch_(std::move(launch)),
         settings_(std::move(settings)),
         terminal_(terminal),
+        progress_(terminal, settings_.live_progress),
+        keys_(settings_.terminal_keys),
         slots_(static_cast<std::size_t>(settings_.workers)),
         host_(settings_.host) {
     host_handler_.workerinput = [this](int slot, uint32_t generation, const std::string& data) {
@@ -44,15 +48,28 @@ class Supervisor::Loop {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &signals, &saved_mask_) != 0) throw_errno("sigprocmask");
+    // SIGUSR1 (stacks on demand) and SIGCONT (terminal modes back) have their own signalfd:
+    // the zygote's collection ends early only for the first set.
+    sigset_t user_signals;
+    sigemptyset(&user_signals);
+    sigaddset(&user_signals, SIGUSR1);
+    sigaddset(&user_signals, SIGCONT);
+    sigset_t blocked = signals;
+    sigaddset(&blocked, SIGUSR1);
+    sigaddset(&blocked, SIGCONT);
+    if (sigprocmask(SIG_BLOCK, &blocked, &saved_mask_) != 0) throw_errno("sigprocmask");
     signal_fd_.reset(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signal_fd_) throw_errno("signalfd");
+    user_signal_fd_.reset(signalfd(-1, &user_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!user_signal_fd_) throw_errno("signalfd");
     timer_fd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!timer_fd_) throw_errno("timerfd_create");
     epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_fd_) throw_errno("epoll_create1");
     watch(signal_fd_.get(), EPOLLIN, tag(Source::Signal));
     watch(timer_fd_.get(), EPOLLIN, tag(Source::Timer));
+    watch(user_signal_fd_.get(), EPOLLIN, tag(Source::UserSignal));
+    if (keys_.fd() >= 0) watch(keys_.fd(), EPOLLIN, tag(Source::Keys));
   }
 
   ~Loop() {
@@ -82,6 +99,8 @@ class Supervisor::Loop {
       }
       for (int i = 0; i < ready; ++i) dispatch(events[i]);
       check_deadlines();
+      poll_stacks();
+      refresh_progress();
     }
     return finish();
   }
@@ -235,6 +254,7 @@ class Supervisor::Loop {
       return;
     }
     if (source == Source::Host) return host_.on_ready(host_handler_);
+    if (source == Source::UserSignal || source == Source::Keys) return on_user(source);
     if (source == Source::Signal) {
       signalfd_siginfo info{};
       while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
@@ -390,6 +410,7 @@ class Supervisor::Loop {
     }
     if (scheduled_total_ == 0) return;
     active_workers_ = std::min<int>(settings_.workers, static_cast<int>(scheduled_total_));
+    progress_.plan(plan.selected, plan.expected_s, active_workers_, start_time_);
     scheduler_.emplace(settings_.dist, scheduled_items(), active_workers_, std::move(plan));
     if (settings_.isolate_units) scheduler_->one_unit_per_batch();
     // Slots beyond the test count are not needed; those still starting are told on collect.
@@ -613,6 +634,7 @@ class Supervisor::Loop {
     counted_[index] = true;
     ++counted_total_;
     finish_order_.push_back(index);
+    progress_.finished(index);
     terminal_.test_finished(record, counted_total_, scheduled_total_);
   }
 
@@ -666,6 +688,8 @@ class Supervisor::Loop {
       if (when && (!next || *when < *next)) next = when;
     };
     for (const Slot& slot : slots_) slot.deadlines(consider);
+    consider(progress_.due());
+    if (stack_request_) consider(stack_request_->next_poll());
     itimerspec spec{};
     if (next) {
       auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
@@ -689,6 +713,95 @@ class Supervisor::Loop {
       return;
     }
     for (Slot& slot : slots_) slot.check_deadlines(now, settings_.stack_dump_grace_s);
+  }
+
+  // -- progress and stacks on demand (src/run/progress.h, stack_request.h) -------------------
+
+  // Running tests, longest-running first, with their slots.
+  std::vector<std::pair<int, RunningTest>> running_tests(Clock::time_point now) const {
+    std::vector<std::pair<int, RunningTest>> running;
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+      const Slot& slot = slots_[static_cast<std::size_t>(i)];
+      if (!slot.worker || !slot.running) continue;
+      running.push_back({i,
+                         {slot.worker->name(), records_[*slot.running].nodeid,
+                          Seconds(now - slot.running_since).count()}});
+    }
+    std::stable_sort(running.begin(), running.end(), [](const auto& a, const auto& b) {
+      return a.second.elapsed_s > b.second.elapsed_s;
+    });
+    return running;
+  }
+
+  void refresh_progress() {
+    const auto due = progress_.due();
+    if (!due || !scheduler_) return;
+    const auto now = Clock::now();
+    if (now < *due) return;
+    LiveStatus status;
+    status.done = counted_total_;
+    status.total = scheduled_total_;
+    status.failed = failures_ > 0;
+    std::vector<std::size_t> indices;
+    for (auto& [slot, test] : running_tests(now)) {
+      indices.push_back(*slots_[static_cast<std::size_t>(slot)].running);
+      status.running.push_back(std::move(test));
+    }
+    status.queue_empty = status.done + status.running.size() >= status.total;
+    progress_.refresh(now, std::move(status), indices);
+  }
+
+  void on_user(Source source) {
+    bool wanted = false;
+    if (source == Source::Keys) {
+      wanted = keys_.read().find('t') != std::string::npos;
+      if (keys_.fd() < 0) unwatch(STDIN_FILENO);  // the terminal is no longer ours
+    } else {
+      signalfd_siginfo info{};
+      while (read(user_signal_fd_.get(), &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGCONT) keys_.reapply();
+        wanted |= info.ssi_signo == SIGUSR1;
+      }
+    }
+    if (!wanted || stack_request_) return;  // one report at a time
+    const auto now = Clock::now();
+    std::vector<StackTarget> targets;
+    for (auto& [index, test] : running_tests(now)) {
+      Slot& slot = slots_[static_cast<std::size_t>(index)];
+      if (slot.timeout_fired) continue;  // its timeout is already dumping and killing it
+      StackTarget target{index, slot.generation, std::move(test), slot.worker->stacks_size()};
+      slot.worker->child().signal(SIGUSR1);
+      targets.push_back(std::move(target));
+    }
+    stack_request_.emplace(std::move(targets), now, settings_.stack_dump_grace_s);
+    poll_stacks();
+  }
+
+  Slot* asked_slot(const StackTarget& target) {
+    Slot& slot = slots_[static_cast<std::size_t>(target.slot)];
+    return slot.worker && slot.generation == target.generation ? &slot : nullptr;
+  }
+
+  void poll_stacks() {
+    if (!stack_request_) return;
+    const bool complete = stack_request_->targets().empty() ||
+                          stack_request_->poll(Clock::now(), [this](const StackTarget& target) {
+                            const Slot* slot = asked_slot(target);
+                            return slot ? std::optional(slot->worker->stacks_size()) : std::nullopt;
+                          });
+    if (!complete) return;
+    std::vector<std::optional<std::string>> stacks;
+    for (const StackTarget& target : stack_request_->targets()) {
+      Slot* slot = asked_slot(target);
+      if (!slot) {
+        stacks.emplace_back();
+        continue;
+      }
+      stacks.push_back(slot->worker->read_stacks(target.from));
+      if (!slot->timeout_fired) slot->stacks_from = slot->worker->stacks_size();
+    }
+    print_stack_report(terminal_, stack_request_->targets(), stacks);
+    stack_request_.reset();
   }
 
   // -- a worker ended ------------------------------------------------------------------------
@@ -797,7 +910,8 @@ class Supervisor::Loop {
       input.test_limit_s = slot.running_limit_s;
       input.session_expired = session_expired_;
       input.session_limit_s = settings_.session_timeout_s;
-      if (slot.timeout_fired || session_expired_) input.stacks = worker.read_stacks();
+      if (slot.timeout_fired || session_expired_)
+        input.stacks = worker.read_stacks(slot.stacks_from);
       input.stderr_tail = worker.stderr_tail();
       if (slot.protocol_broken) input.protocol_error = slot.protocol_error;
       input.message_cut_off = !worker.channel_partial().empty();
@@ -819,6 +933,7 @@ class Supervisor::Loop {
   // -- the end -------------------------------------------------------------------------------
 
   RunResult finish() {
+    progress_.stop();
     RunResult result;
     if (reference_) {
       result.worker_settings = reference_->settings;
@@ -907,9 +1022,13 @@ class Supervisor::Loop {
   WorkerLaunch launch_;
   SupervisorSettings settings_;
   Terminal& terminal_;
+  LiveProgress progress_;
+  TerminalKeys keys_;
+  std::optional<StackRequest> stack_request_;
   std::vector<Slot> slots_;
   sigset_t saved_mask_{};
   UniqueFd signal_fd_;
+  UniqueFd user_signal_fd_;  // SIGUSR1, SIGCONT
   UniqueFd timer_fd_;
   UniqueFd epoll_fd_;
 

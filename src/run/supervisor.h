@@ -33,6 +33,8 @@ struct SupervisorSettings {
   std::optional<double> session_timeout_s;  // --session-timeout
   int max_worker_restart = 4;
   bool live_output = false;         // -s: worker output shown live, prefixed
+  bool live_progress = false;       // --progress line: the live status line
+  bool terminal_keys = false;       // take keys from stdin when it is our terminal (`t`)
   bool logs_kept = false;           // worker logs outlive the run: reports may point at them
   double stack_dump_grace_s = 1.0;  // between SIGUSR1 and the kill
   double exit_grace_s = 10.0;       // a worker that said `done` must exit by then

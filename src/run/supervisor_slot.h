@@ -26,7 +26,17 @@ inline double wall_now() {
 }
 
 // What an epoll event belongs to, packed into its 64-bit tag.
-enum class Source : uint64_t { Timer = 1, Signal, Channel, Stdout, Stderr, Pidfd, Host };
+enum class Source : uint64_t {
+  Timer = 1,
+  Signal,
+  Channel,
+  Stdout,
+  Stderr,
+  Pidfd,
+  Host,
+  UserSignal,
+  Keys
+};
 
 inline uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
   return (static_cast<uint64_t>(slot) << 40) | (static_cast<uint64_t>(generation) << 8) |
@@ -68,7 +78,8 @@ struct Supervisor::Slot {
   std::optional<Clock::time_point> kill_at;
   std::optional<Clock::time_point> stacks_poll_at;  // after SIGUSR1: is the dump written yet?
   uint64_t stacks_seen = 0;                         // its size at the last poll
-  bool stacks_dumped = false;                       // it grew since SIGUSR1
+  uint64_t stacks_from = 0;    // where the dump a timeout reports starts (after on-demand ones)
+  bool stacks_dumped = false;  // it grew since SIGUSR1
   std::optional<Clock::time_point> exit_by;
   ChannelGuard guard;  // what this worker may still say on its channel
   bool protocol_broken = false;
@@ -108,6 +119,7 @@ struct Supervisor::Slot {
     if (deadline && !timeout_fired && now >= *deadline && running) {
       timeout_fired = true;
       stacks_seen = worker->stacks_size();
+      stacks_from = stacks_seen;
       worker->child().signal(SIGUSR1);
       kill_at = now + std::chrono::duration_cast<Clock::duration>(Seconds(stack_dump_grace_s));
       stacks_poll_at = now + supervisor_detail::kStacksPoll;

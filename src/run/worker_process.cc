@@ -191,10 +191,10 @@ uint64_t WorkerProcess::stacks_size() const {
   return static_cast<uint64_t>(info.st_size);
 }
 
-std::string WorkerProcess::read_stacks() const {
+std::string WorkerProcess::read_stacks(uint64_t from) const {
   std::string out;
   char buffer[65536];
-  off_t offset = 0;
+  auto offset = static_cast<off_t>(from);
   while (out.size() < kStacksLimit) {
     const ssize_t got = ::pread(stacks_.get(), buffer, sizeof buffer, offset);
     if (got < 0 && errno == EINTR) continue;

@@ -88,9 +88,9 @@ class WorkerProcess {
   bool send(std::string_view line);
   bool flush();  // true when bytes remain queued
 
-  std::string stderr_tail() const;  // last few KiB of stderr, whole lines
-  std::string read_stacks() const;  // faulthandler dumps written so far
-  uint64_t stacks_size() const;     // bytes of dumps so far (an fstat: cheap to poll)
+  std::string stderr_tail() const;                   // last few KiB of stderr, whole lines
+  std::string read_stacks(uint64_t from = 0) const;  // faulthandler dumps from byte `from` on
+  uint64_t stacks_size() const;  // bytes of dumps so far (an fstat: cheap to poll)
 
  private:
   void capture(int stream, std::string_view data);
