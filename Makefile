@@ -11,9 +11,10 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   python3-pytest-localserver python3-pytest-lazy-fixture \
   iproute2 util-linux procps bubblewrap hyperfine \
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod e2fsprogs mmdebstrap \
-  libpython3.11-testsuite git clang-14 libclang-rt-14-dev chromium fonts-dejavu-core
+  libpython3.11-testsuite git clang-14 libclang-rt-14-dev chromium fonts-dejavu-core \
+  postgresql redis-server redis-tools python3-psycopg2 python3-redis passt
 
-.PHONY: all configure build binary test test-cgroup2 image test-image deps demo bench fuzz format format-check clean
+.PHONY: all configure build binary test test-cgroup2 image test-image deps demo demo-services bench bench-forward fuzz format format-check clean
 
 all: build
 
@@ -56,6 +57,10 @@ deps:
 demo: binary
 	examples/collisions/demo.sh $(BUILD)/bin/bulkhead
 
+# Needs PostgreSQL and Redis installed (make deps); starts and stops its own servers.
+demo-services: binary
+	examples/services/demo.sh $(BUILD)/bin/bulkhead
+
 bench: binary
 	cmake --build $(BUILD) -j $(JOBS) --target sandbox_batch
 	bench/sandbox_start $(BUILD)/bin/bulkhead
@@ -73,6 +78,10 @@ fuzz:
 	  $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Forward cost against direct connections and pasta (starts its own PostgreSQL and Redis).
+bench-forward: binary
+	bench/forward_compare $(BUILD)/bin/bulkhead
 
 FORMATTED = sandbox/*.cc sandbox/*.h sandbox/capi/*.cc src/*/*.cc src/*/*.h src/*/*/*.cc src/*/*/*.h tests/unit/*.cc tests/helpers/*.cc fuzz/*.cc
 

@@ -200,6 +200,23 @@ namespace {
   exec_payload(config, prepare_payload(config, true));
 }
 
+// The supervisor's fds (other sandboxes' pipes, a relay's sockets) came with the clone: keep
+// only ours (the user namespaces the payload enters and the views are mapped through too), so
+// none of theirs lives as long as this sandbox.
+void close_inherited_fds(const InitConfig& config) {
+  std::vector<int> keep = {config.status_fd, config.listener_fd, config.stdin_fd};
+  keep.insert(keep.end(), {config.stdout_fd, config.stderr_fd, 0, 1, 2});
+  keep.insert(keep.end(), {config.identity.userns_fd, config.mount_context.idmap_userns_fd});
+  keep.insert(keep.end(), config.extra_fds.begin(), config.extra_fds.end());
+  std::sort(keep.begin(), keep.end());
+  int next = 0;
+  for (int fd : keep) {
+    if (fd > next) ::close_range(static_cast<unsigned>(next), static_cast<unsigned>(fd - 1), 0);
+    next = std::max(next, fd + 1);
+  }
+  ::close_range(static_cast<unsigned>(next), ~0U, 0);
+}
+
 std::string describe_wait(int status) {
   if (WIFEXITED(status)) return "X e " + std::to_string(WEXITSTATUS(status));
   return "X s " + std::to_string(WTERMSIG(status));
@@ -287,11 +304,18 @@ void run_init(const InitConfig& config) {
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(125);
   ::close(config.sync_fd);
+  close_inherited_fds(config);
 
   std::vector<std::string> warnings;
   int signal_fd = -1;
   try {
     set_up_inside(config, warnings);
+    // 4b. Listeners for the caller's relay (after the mounts: unix ones go on our own tmpfs).
+    if (config.listener_fd >= 0) {
+      hand_out_listeners(config.listeners, config.new_net_ns, config.new_mount_ns,
+                         config.listener_fd);
+      ::close(config.listener_fd);
+    }
     signal_fd = take_signals();
   } catch (const std::exception& e) {
     send_status(config.status_fd, std::string("E ") + e.what());

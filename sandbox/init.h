@@ -11,6 +11,7 @@
 #include "sandbox/identity.h"
 #include "sandbox/mount.h"
 #include "sandbox/rlimits.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
 namespace bulkhead::sandbox {
@@ -41,8 +42,10 @@ struct InitConfig {
   std::vector<RlimitSetting> rlimits;
   std::vector<cap_value_t> keep_caps;
   const SeccompProgram* seccomp = nullptr;
-  int sync_fd = -1;    // read end: the supervisor's "go" (EOF: it died)
-  int status_fd = -1;  // write end: status lines (see below)
+  int sync_fd = -1;                     // read end: the supervisor's "go" (EOF: it died)
+  int status_fd = -1;                   // write end: status lines (see below)
+  std::vector<ListenerSpec> listeners;  // made after the mounts and `lo`, then handed out
+  int listener_fd = -1;                 // our end of the socket they are sent on (SEQPACKET)
 };
 
 // Status pipe, one line per message:

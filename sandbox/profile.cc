@@ -234,7 +234,10 @@ namespace {
 const std::vector<std::string> kTopKeys = {
     "extends",   "description",       "limits",       "mounts",
     "network",   "seccomp",           "capabilities", "env",
-    "env_unset", "require_isolation", "user"};
+    "env_unset", "require_isolation", "user",         "services"};
+const std::vector<std::string> kNetworkKeys = {"mode", "forward"};
+const std::vector<std::string> kServiceKeys = {"setup", "teardown", "worker_setup",
+                                               "worker_teardown", "timeout"};
 const std::vector<std::string> kLimitKeys = {"memory",       "cpus",           "pids",   "nofile",
                                              "test_timeout", "worker_timeout", "rlimits"};
 const std::vector<std::string> kMountKeys = {
@@ -535,6 +538,43 @@ void apply_env(const Reader& r, const json& j, const std::string& path,
   }
 }
 
+// "none", or {"mode": "none", "forward": ["5432", ...]} (specs are checked by the caller).
+void apply_network(const Reader& r, const json& v, const std::string& p, Profile& profile) {
+  auto mode_of = [&](const json& m, const std::string& mp) {
+    const std::string mode = r.get_string(m, mp);
+    if (mode != "none") {
+      r.fail(mp, "expected \"none\" (a private network with only loopback), got " + describe(m));
+    }
+    profile.network = mode;
+  };
+  if (!v.is_object()) return mode_of(v, p);
+  r.check_keys(v, p, kNetworkKeys);
+  for (const auto& [key, value] : v.items()) {
+    if (key == "mode") mode_of(value, child_path(p, key));
+    if (key == "forward") {
+      profile.forwards = r.get_string_array(value, child_path(p, key), "forward specs");
+    }
+  }
+}
+
+void apply_services(const Reader& r, const json& v, const std::string& p,
+                    ServiceCommands& services) {
+  r.expect_object(v, p);
+  r.check_keys(v, p, kServiceKeys);
+  for (const auto& [key, value] : v.items()) {
+    const std::string vp = child_path(p, key);
+    if (key == "timeout") {
+      services.timeout_s = r.get_duration_or_none(value, vp);
+      continue;
+    }
+    const std::string command = value.is_null() ? "" : r.get_string(value, vp);
+    if (key == "setup") services.setup = command;
+    if (key == "teardown") services.teardown = command;
+    if (key == "worker_setup") services.worker_setup = command;
+    if (key == "worker_teardown") services.worker_teardown = command;
+  }
+}
+
 void apply_profile(const Reader& r, const json& j, Profile& profile) {
   const std::string root = "$";
   for (const auto& [key, v] : j.items()) {
@@ -546,11 +586,9 @@ void apply_profile(const Reader& r, const json& j, Profile& profile) {
     } else if (key == "mounts") {
       apply_mounts(r, v, p, profile.mounts);
     } else if (key == "network") {
-      const std::string mode = r.get_string(v, p);
-      if (mode != "none") {
-        r.fail(p, "expected \"none\" (a private network with only loopback), got " + describe(v));
-      }
-      profile.network = mode;
+      apply_network(r, v, p, profile);
+    } else if (key == "services") {
+      apply_services(r, v, p, profile.services);
     } else if (key == "seccomp") {
       apply_seccomp(r, v, p, profile.seccomp);
     } else if (key == "capabilities") {

@@ -78,12 +78,21 @@ struct SeccompPolicy {
   bool deny_namespace_clone = true;      // clone() with CLONE_NEW* flags -> deny_action
 };
 
+// Commands run on the host around a run (see docs/services.md); "" when not set.
+struct ServiceCommands {
+  std::string setup, teardown;                // once per run
+  std::string worker_setup, worker_teardown;  // once per worker slot
+  std::optional<double> timeout_s;            // each command's bound
+};
+
 struct Profile {
   std::string name;         // "default"
   std::string source_path;  // file it was read from (the last of the extends chain)
   Limits limits;
   MountPolicy mounts;
-  std::string network = "none";  // "none": a private netns with only lo, up
+  std::string network = "none";       // "none": a private netns with only lo, up
+  std::vector<std::string> forwards;  // network.forward: host services reachable inside
+  ServiceCommands services;
   SeccompPolicy seccomp;
   std::vector<std::string> keep_caps;  // e.g. "CAP_NET_BIND_SERVICE"; default none
   std::map<std::string, std::string>

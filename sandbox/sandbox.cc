@@ -28,6 +28,7 @@
 #include "sandbox/mask.h"
 #include "sandbox/mount.h"
 #include "sandbox/namespaces.h"
+#include "sandbox/net.h"
 #include "sandbox/project_repo.h"
 #include "sandbox/rlimits.h"
 #include "sandbox/seccomp.h"
@@ -201,6 +202,9 @@ class ChildImpl : public Child {
     return info.si_pid == 0;
   }
 
+  std::vector<UniqueFd> take_listeners() override { return std::move(listeners_); }
+  void set_listeners(std::vector<UniqueFd> listeners) { listeners_ = std::move(listeners); }
+
   LiveCounters counters() const override {
     LiveCounters live;
     if (!leaf_) return live;
@@ -290,6 +294,7 @@ class ChildImpl : public Child {
   std::string status_buffer_;
   std::unique_ptr<LeafCgroup> leaf_;
   ExitInfo info_;
+  std::vector<UniqueFd> listeners_;
   bool waited_ = false;
   bool killed_ = false;
   bool have_payload_status_ = false;
@@ -373,6 +378,7 @@ class SandboxImpl : public Sandbox {
     config.mount_context.stage_size = tmpfs_size_for(profile.mounts, profile.limits.memory_bytes);
     config.identity = identity_.payload();
     config.low_ports = identity_.wants_low_ports();
+    add_listener_dirs(spec.listeners, config.mounts);
     config.argv = spec.argv;
     config.env = spec.env;
     UniqueFd dev_null;
@@ -402,6 +408,17 @@ class SandboxImpl : public Sandbox {
     UniqueFd status_read(status_pipe[0]), status_write(status_pipe[1]);
     config.sync_fd = sync_read.get();
     config.status_fd = status_write.get();
+    UniqueFd listener_read, listener_write;
+    if (!spec.listeners.empty()) {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        throw_errno("socketpair(listeners)");
+      }
+      listener_read.reset(pair[0]);
+      listener_write.reset(pair[1]);
+      config.listeners = spec.listeners;
+      config.listener_fd = listener_write.get();
+    }
 
     int pidfd = -1;
     bool placed = false;
@@ -427,6 +444,7 @@ class SandboxImpl : public Sandbox {
     UniqueFd child_pidfd(pidfd);
     sync_read.reset();
     status_write.reset();
+    listener_write.reset();
 
     auto abandon = [&](const std::string& what) {
       ::syscall(SYS_pidfd_send_signal, child_pidfd.get(), SIGKILL, nullptr, 0);
@@ -448,9 +466,19 @@ class SandboxImpl : public Sandbox {
     bool ready = read_until_ready(status_read.get(), buffer, warnings, error);
     for (const auto& warning : warnings) note_missing(warning);
     if (!ready) abandon("setup failed: " + error);
-    return std::make_unique<ChildImpl>(static_cast<pid_t>(pid), std::move(child_pidfd),
-                                       std::move(status_read), std::move(buffer), std::move(leaf),
-                                       profile.limits, (ns_flags_ & CLONE_NEWPID) != 0);
+    std::vector<UniqueFd> listeners;
+    if (listener_read) {
+      try {
+        listeners = receive_listeners(listener_read.get(), spec.listeners.size());
+      } catch (const std::exception& e) {
+        abandon(e.what());
+      }
+    }
+    auto child = std::make_unique<ChildImpl>(
+        static_cast<pid_t>(pid), std::move(child_pidfd), std::move(status_read), std::move(buffer),
+        std::move(leaf), profile.limits, (ns_flags_ & CLONE_NEWPID) != 0);
+    child->set_listeners(std::move(listeners));
+    return child;
   }
 
   std::string zygote_unavailable() const override {

@@ -39,6 +39,16 @@ struct SandboxOptions {
   std::string image_root;
 };
 
+// A listening socket made inside the sandbox (in its network namespace, on its own filesystem)
+// and handed to the caller, who accepts on it from outside: how a host-side relay serves
+// connections that a payload makes to its own loopback or to a unix socket path.
+struct ListenerSpec {
+  bool unix_socket = false;
+  std::string address;    // TCP: "127.0.0.1" or "::1"; unix: an absolute path inside
+  uint16_t port = 0;      // TCP
+  bool optional = false;  // skipped when the address family is unavailable (no IPv6)
+};
+
 struct SpawnSpec {
   std::string name;                        // hostname and cgroup leaf, e.g. "gw0"
   std::vector<std::string> argv;           // argv[0] without '/' is looked up in PATH of `env`
@@ -58,6 +68,9 @@ struct SpawnSpec {
   // One of fds 0-2 is a pseudo-terminal's slave (bulkhead exec's): it becomes the payload's
   // controlling terminal (the payload still has a session of its own).
   bool controlling_terminal = false;
+  // Made by init after the mounts and `lo`: TCP ones only in a private network namespace,
+  // unix ones only in a private mount namespace (else they would land on the host's).
+  std::vector<ListenerSpec> listeners;
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).
@@ -92,6 +105,9 @@ class Child {
   virtual bool running() = 0;                 // non-blocking
   virtual LiveCounters counters() const = 0;  // read from the cgroup now
   virtual ExitInfo wait() = 0;                // blocks until exit; idempotent
+  // The listening sockets, parallel to SpawnSpec::listeners (invalid where one was not made:
+  // an optional one, or a namespace the host refused). Non-blocking. Once; later calls: empty.
+  virtual std::vector<UniqueFd> take_listeners() { return {}; }
 };
 
 class Sandbox {

@@ -21,6 +21,7 @@
 #include "src/cli/limits_cli.h"
 #include "src/cli/option_values.h"
 #include "src/cli/paths.h"
+#include "src/services/forwarding.h"
 
 extern char** environ;
 
@@ -101,6 +102,7 @@ int cmd_exec(int argc, char** argv) {
   std::string name = "sandbox";
   bool no_cgroups = false, require_isolation = false, quiet = false;
   std::vector<std::string> command;
+  std::vector<std::string> forward_specs;
   app.add_option("--profile", profile_name, "Profile name or path to a profile JSON file")
       ->capture_default_str();
   add_limit_options(app, limits);
@@ -111,7 +113,12 @@ int cmd_exec(int argc, char** argv) {
                  "dir:PATH: use this root filesystem as / instead of the host's (see images/)");
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when any isolation is unavailable");
-  app.add_flag("-q,--quiet", quiet, "Do not print what could not be isolated");
+  app.add_flag("-q,--quiet", quiet, "Do not print what could not be isolated or forwarded");
+  app.add_option("--forward", forward_specs,
+                 "Reach a host service from inside (repeatable): PORT, PORT=HOST:PORT, "
+                 "PORT=unix:PATH, unix:INSIDE=unix:PATH, or auto (see docs/services.md)")
+      ->type_name("SPEC")
+      ->allow_extra_args(false);
   app.add_option("command", command, "The command and its arguments (after --)")->required();
   app.footer(
       "Exit status: the command's own; 128+N when killed by signal N (SG); 121 memory limit "
@@ -165,13 +172,25 @@ int cmd_exec(int argc, char** argv) {
     spec.stdout_fd = terminal.payload_fd(1);
     spec.stderr_fd = terminal.payload_fd(2);
     spec.controlling_terminal = terminal.active();
+    std::vector<services::ForwardRequest> requests;
+    for (const auto& forward : options.profile.forwards) {
+      requests.push_back({forward, "profile network.forward"});
+    }
+    for (const auto& forward : forward_specs) requests.push_back({forward, "--forward"});
+    services::Forwarding forwarding(requests, {spec.env});
+    spec.listeners = forwarding.listeners();
+    forwarding.start();
     auto child = sandbox->spawn(spec);
+    forwarding.attach(0, child->take_listeners());
     if (!quiet) {
       for (const auto& missing : sandbox->isolation().missing) {
         std::fprintf(stderr, "bulkhead: not isolated: %s\n", missing.c_str());
       }
       if (!terminal.unavailable().empty()) {
         std::fprintf(stderr, "bulkhead: not isolated: %s\n", terminal.unavailable().c_str());
+      }
+      for (const auto& line : forwarding.notes()) {
+        std::fprintf(stderr, "bulkhead: forward: %s\n", line.c_str());
       }
     }
     terminal.started();
@@ -217,12 +236,15 @@ int cmd_exec(int argc, char** argv) {
         }
       }
     }
-    auto info = child->wait();
+    const sandbox::ExitInfo info = child->wait();
+    forwarding.stop();
     terminal.drain();
     terminal.release();
     return report_end(info, timed_out, timeout.value_or(0));
   } catch (const sandbox::ProfileError& e) {
     std::fprintf(stderr, "bulkhead exec: profile error: %s\n", e.what());
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "bulkhead exec: %s\n", e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bulkhead exec: %s\n", e.what());
   }

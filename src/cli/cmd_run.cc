@@ -29,6 +29,7 @@
 #include "src/report/views/views.h"
 #include "src/run/progress.h"
 #include "src/run/supervisor.h"
+#include "src/services/services.h"
 #include "src/shard/bazel.h"
 #include "src/shard/durations.h"
 #include "src/shard/run_plan.h"
@@ -177,7 +178,7 @@ std::vector<std::string> worker_environment(const sandbox::Profile& profile,
 
 void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::Sandbox& sandbox,
                   int workers, const RunOptions& options, const RunDir& run_dir,
-                  const WriteThrough& write_through) {
+                  const WriteThrough& write_through, const services::Services& services) {
   if (terminal.quiet()) return;
   terminal.separator('=', "test session starts", nullptr, true);
   terminal.line("platform linux -- Python " + python.version + ", pytest-" + python.pytest_version +
@@ -198,6 +199,7 @@ void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::S
     terminal.line("write-through: " + paths);
   }
   for (const std::string& problem : write_through.problems()) terminal.line(problem, "yellow");
+  for (const std::string& line : services.header_lines()) terminal.line(line);
   for (const std::string& missing : isolation.missing) {
     terminal.line("isolation missing: " + missing, "yellow");
   }
@@ -272,6 +274,26 @@ HostLaunch host_launch(const RunOptions& options, const WorkerLaunch& worker,
     }
   }
   return host;
+}
+
+// Setup commands and forwards: the command line, else pyproject.toml, else the profile;
+// the profile's forwards come on top of the others.
+services::ServicesConfig services_config(const RunOptions& options,
+                                         const sandbox::Profile& profile) {
+  services::ServicesConfig config;
+  const std::string profile_origin = profile.source_path + ": $.network.forward";
+  for (const std::string& spec : profile.forwards)
+    config.forwards.push_back({spec, profile_origin});
+  for (const std::string& spec : options.forwards) {
+    config.forwards.push_back({spec, options.forwards_origin});
+  }
+  const sandbox::ServiceCommands& commands = profile.services;
+  config.setup = options.setup.value_or(commands.setup);
+  config.teardown = options.teardown.value_or(commands.teardown);
+  config.worker_setup = options.worker_setup.value_or(commands.worker_setup);
+  config.worker_teardown = options.worker_teardown.value_or(commands.worker_teardown);
+  config.timeout_s = options.setup_timeout_s.value_or(commands.timeout_s.value_or(300));
+  return config;
 }
 
 int run(int argc, char** argv) {
@@ -363,7 +385,10 @@ int run(int argc, char** argv) {
   launch.columns = terminal_options.width;
   launch.zygote_library = zygote_library_path();
 
-  print_header(terminal, python, *sandbox, workers, options, run_dir, write_through);
+  services::Services services(services_config(options, profile), run_dir.path() + "/services");
+  services.start(launch);
+
+  print_header(terminal, python, *sandbox, workers, options, run_dir, write_through, services);
   // A shard says which it is after the collection line, with its share; `auto` without a CI
   // says now that it runs everything.
   if (!options.shard.empty() && !shard.sharded() && !terminal.quiet()) {
@@ -389,6 +414,7 @@ int run(int argc, char** argv) {
   // The host session takes the workers' pytest arguments after their `-p bulkhead_worker`.
   settings.host =
       host_launch(options, launch, {launch.argv.begin() + 5, launch.argv.end()}, run_dir.path());
+  settings.hooks = &services;
 
   RunResult result;
   {
@@ -402,6 +428,10 @@ int run(int argc, char** argv) {
          write_pytest_cache(*result.pytest_cache, result.records, result.collected)) {
       terminal.line("bulkhead: " + problem, "yellow");
     }
+  }
+  for (const std::string& failure : services.finish()) {
+    std::fprintf(stderr, "bulkhead run: %s\n", failure.c_str());
+    if (result.exit_code == 0) result.exit_code = 1;  // as pytest fails a run on a teardown error
   }
   const double duration =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -444,6 +474,9 @@ int run(int argc, char** argv) {
 int cmd_run(int argc, char** argv) {
   try {
     return run(argc, argv);
+  } catch (const services::SetupFailed& error) {
+    std::fprintf(stderr, "bulkhead run: %s\n", error.what());
+    return error.exit_code();
   } catch (const UserError& error) {
     std::fprintf(stderr, "bulkhead run: %s\n", error.what());
     return 4;

@@ -122,6 +122,12 @@ const std::map<std::string, Setter>& setters() {
        [](RunOptions& o, const std::string& v) {
          o.isolate = parse_choice(v, {"test", "file", "worker"});
        }},
+      {"setup", [](RunOptions& o, const std::string& v) { o.setup = v; }},
+      {"teardown", [](RunOptions& o, const std::string& v) { o.teardown = v; }},
+      {"worker_setup", [](RunOptions& o, const std::string& v) { o.worker_setup = v; }},
+      {"worker_teardown", [](RunOptions& o, const std::string& v) { o.worker_teardown = v; }},
+      {"setup_timeout",
+       [](RunOptions& o, const std::string& v) { o.setup_timeout_s = parse_duration(v); }},
   };
   return table;
 }
@@ -163,6 +169,25 @@ void apply_pyproject_table(const toml::table& document, const std::string& pypro
     std::string key(raw_key.str());
     std::replace(key.begin(), key.end(), '-', '_');
     const std::string location = where(pyproject_path, node.source());
+    if (key == "forward") {  // a list of specs, or one
+      options.forwards.clear();
+      options.forwards_origin = pyproject_path + " forward";
+      if (const toml::array* specs = node.as_array()) {
+        for (const auto& spec : *specs) {
+          if (!spec.is_string()) {
+            throw UserError(where(pyproject_path, spec.source()) +
+                            ": forward: expected each spec as a string, like \"5432\"");
+          }
+          options.forwards.push_back(*spec.value<std::string>());
+        }
+      } else if (node.is_string()) {
+        options.forwards.push_back(*node.value<std::string>());
+      } else {
+        throw UserError(location +
+                        ": forward: expected a list of specs, like [\"5432\", \"auto\"]");
+      }
+      continue;
+    }
     auto setter = setters().find(key);
     if (setter == setters().end()) {
       throw UserError(location + ": unknown key '" + std::string(raw_key.str()) +
@@ -302,6 +327,24 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
                  "repeatable, adds to the profile's mounts.write_through")
       ->type_name("PATH")
       ->allow_extra_args(false);
+  add("--setup", "setup",
+      "Shell command run once on the host before any worker; KEY=VALUE lines it writes to "
+      "$BULKHEAD_ENV reach every worker (docs/services.md)");
+  add("--teardown", "teardown",
+      "Shell command run once on the host after the run, however it ends");
+  add("--worker-setup", "worker_setup",
+      "Shell command run on the host for each worker before its first sandbox, with its env and "
+      "{worker} templates (e.g. createdb -T app app_{worker})");
+  add("--worker-teardown", "worker_teardown",
+      "Shell command run on the host for each worker after its last sandbox");
+  add("--setup-timeout", "setup_timeout", "Bound on each setup and teardown command (default 5m)");
+  std::vector<std::string> forwards;
+  app.add_option("--forward", forwards,
+                 "Reach a host service from the workers (repeatable): PORT, PORT=HOST:PORT, "
+                 "PORT=unix:PATH, unix:INSIDE=unix:PATH, or auto (from DATABASE_URL, REDIS_URL, "
+                 "PGHOST...)")
+      ->type_name("SPEC")
+      ->allow_extra_args(false);
   bool require_isolation = false;
   app.add_flag("--require-isolation", require_isolation,
                "Refuse to run when an isolation is unavailable");
@@ -355,6 +398,10 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
   if (store_durations) options.store_durations = true;
+  if (!forwards.empty()) {
+    options.forwards = forwards;
+    options.forwards_origin = "--forward";
+  }
   options.pytest_args = app.remaining();
   options.pytest_args.insert(options.pytest_args.end(), after_double_dash.begin(),
                              after_double_dash.end());

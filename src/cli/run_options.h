@@ -41,8 +41,13 @@ struct RunOptions {
   std::string durations_path = ".test_durations";  // pytest-split's file, relative to the cwd
   std::string zygote = "auto";                     // on | off | auto (src/run/zygote.h)
   std::string isolate = "worker";                  // test | file | worker: a sandbox per ...
-  std::vector<std::string> pytest_args;            // passed to every worker, in order
-  std::string config_file;                         // the pyproject.toml that was read, "" when none
+  std::vector<std::string> forwards;           // --forward (all of them), else pyproject `forward`
+  std::string forwards_origin;                 // "--forward" or "<pyproject> forward"
+  std::optional<std::string> setup, teardown;  // once per run
+  std::optional<std::string> worker_setup, worker_teardown;  // once per worker slot
+  std::optional<double> setup_timeout_s;                     // each setup/teardown command
+  std::vector<std::string> pytest_args;                      // passed to every worker, in order
+  std::string config_file;  // the pyproject.toml that was read, "" when none
   bool show_help = false;
   std::string help_text;
 };

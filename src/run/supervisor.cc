@@ -244,6 +244,7 @@ class Supervisor::Loop {
       worker.set_line_cap(protocol::event_line_cap(launch_.output_cap_bytes));
       refill(index);
     }
+    if (settings_.hooks) settings_.hooks->worker_started(index, worker.child().take_listeners());
   }
 
   void dispatch(const epoll_event& event) {
@@ -828,6 +829,7 @@ class Supervisor::Loop {
         startup_exit_code_ = info.exit_code;
       }
       slot.retired = true;
+      if (settings_.hooks) settings_.hooks->worker_ended(index);
       slot.release();
       if (live_workers() == 0) fatal_ = true;
       return;
@@ -835,6 +837,7 @@ class Supervisor::Loop {
 
     const std::optional<std::size_t> lost = slot.running;
     if (scheduler_ && index < active_workers_) scheduler_->on_worker_lost(index, lost);
+    if (settings_.hooks) settings_.hooks->worker_ended(index);
     slot.release();
     // Its held tests went back to the queue: workers that can still take tests get them now,
     // not at their next result (an idle one would otherwise wait for nothing).

@@ -16,6 +16,7 @@
 #include "src/report/test_model.h"
 #include "src/run/protocol.h"
 #include "src/run/scheduler.h"
+#include "src/run/worker_hooks.h"
 #include "src/run/worker_process.h"
 
 namespace bulkhead {
@@ -45,8 +46,9 @@ struct SupervisorSettings {
   // `zygote_refused`: why not, said once at start when set (the workers are spawned).
   bool zygote = false;
   std::string zygote_refused;
-  bool isolate_units = false;  // --isolate test|file: every unit in a fresh sandbox
-  HostLaunch host;             // the host session, started when a worker needs it
+  bool isolate_units = false;    // --isolate test|file: every unit in a fresh sandbox
+  HostLaunch host;               // the host session, started when a worker needs it
+  WorkerHooks* hooks = nullptr;  // told of each worker's start and end (forwards)
 };
 
 struct RunResult {

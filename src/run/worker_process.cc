@@ -61,6 +61,9 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
   for (const auto& [key, value] : launch.env_templates) {
     ours[key] = sandbox::expand_template(value, vars);
   }
+  if (auto written = launch.slot_env.find(slot); written != launch.slot_env.end()) {
+    for (const auto& [key, value] : written->second) ours[key] = value;
+  }
   std::vector<std::string> env;
   env.reserve(launch.env.size() + ours.size());
   for (const std::string& entry : launch.env) {
@@ -115,6 +118,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   spec.stderr_fd = worker_stderr.get();
   spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
   spec.extra_fds_base = 200;
+  spec.listeners = launch.listeners;
   child_ = launch.fork ? launch.fork(spec) : sandbox.spawn(spec);
   // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
 }

@@ -35,6 +35,8 @@ struct WorkerLaunch {
   std::string zygote_library;  // libbulkhead_zygote.so (src/run/zygote.h)
   // Starts a worker's sandbox instead of Sandbox::spawn: a zygote's fork (src/run/zygote.h).
   std::function<std::unique_ptr<sandbox::Child>(const sandbox::SpawnSpec&)> fork;
+  std::vector<sandbox::ListenerSpec> listeners;  // made in every worker's sandbox (forwards)
+  std::map<int, std::map<std::string, std::string>> slot_env;  // by slot: from its setup
 };
 
 // A run-dir file (logs, stack dumps), close-on-exec, mode 0644. Throws SysError.
@@ -46,7 +48,7 @@ void write_all(int fd, std::string_view data);
 bool drain_output(UniqueFd& fd, const std::function<void(std::string_view)>& sink);
 
 // The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
-// templates, and bulkhead's own variables.
+// templates, what the slot's setup wrote, and bulkhead's own variables.
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot);
 // Writes as much of `outbox` to the non-blocking stream socket `fd` as it takes now. Returns
 // true when bytes remain (wait for EPOLLOUT); a closed peer drops them and returns false.

@@ -276,13 +276,14 @@ TEST_F(ProfileFiles, UnknownKeysAreErrors) {
   EXPECT_EQ(error_of(R"({"netwrok": "none"})"),
             "$.netwrok: unknown key (did you mean \"network\"?); expected one of: capabilities, "
             "description, env, env_unset, extends, limits, mounts, network, require_isolation, "
-            "seccomp, user");
+            "seccomp, services, user");
   EXPECT_EQ(error_of(R"({"mounts": {"binds": [{"source": "/a", "readonly": true}]}})"),
             "$.mounts.binds[0].readonly: unknown key (did you mean \"read_only\"?); expected one "
             "of: read_only, source, target");
   EXPECT_EQ(error_of(R"({"zzz top": 1})"),
             "$[\"zzz top\"]: unknown key; expected one of: capabilities, description, env, "
-            "env_unset, extends, limits, mounts, network, require_isolation, seccomp, user");
+            "env_unset, extends, limits, mounts, network, require_isolation, seccomp, services, "
+            "user");
 }
 
 TEST_F(ProfileFiles, UserAndMasks) {

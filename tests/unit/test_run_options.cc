@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "sandbox/error.h"
+#include "sandbox/profile.h"
 #include "src/cli/option_values.h"
 #include "src/cli/run_options.h"
 
@@ -206,6 +207,68 @@ TEST(InspectPytestArgs, VerbosityCaptureAndRandomly) {
   EXPECT_TRUE(inspect_pytest_args({"--capture=no"}).capture_disabled);
   EXPECT_TRUE(inspect_pytest_args({"-p", "no:randomly"}).randomly_disabled);
   EXPECT_TRUE(inspect_pytest_args({"--randomly-seed=3"}).has_randomly_seed);
+}
+
+TEST_F(RunOptionsTest, ServiceOptionsOnTheCommandLine) {
+  const RunOptions options =
+      parse({"--forward", "5432", "tests/", "--forward=auto", "--worker-setup", "createdb {worker}",
+             "--worker-teardown", "dropdb {worker}", "--setup", "make db", "--teardown", "true",
+             "--setup-timeout", "2m", "-x"});
+  EXPECT_EQ(options.forwards, (std::vector<std::string>{"5432", "auto"}));
+  EXPECT_EQ(options.forwards_origin, "--forward");
+  EXPECT_EQ(options.worker_setup, "createdb {worker}");
+  EXPECT_EQ(options.worker_teardown, "dropdb {worker}");
+  EXPECT_EQ(options.setup, "make db");
+  EXPECT_EQ(options.teardown, "true");
+  EXPECT_EQ(options.setup_timeout_s, 120);
+  EXPECT_EQ(options.pytest_args, (std::vector<std::string>{"tests/", "-x"}));
+}
+
+TEST_F(RunOptionsTest, ServiceOptionsInPyprojectAndFlagsWin) {
+  std::ofstream(dir_ / "pyproject.toml") << "[tool.pytest-bulkhead]\n"
+                                            "forward = [\"5432\", \"auto\"]\n"
+                                            "worker-setup = \"createdb app_{worker}\"\n"
+                                            "setup_timeout = \"30s\"\n";
+  const RunOptions from_file = parse({});
+  EXPECT_EQ(from_file.forwards, (std::vector<std::string>{"5432", "auto"}));
+  EXPECT_EQ(from_file.forwards_origin, (dir_ / "pyproject.toml").string() + " forward");
+  EXPECT_EQ(from_file.worker_setup, "createdb app_{worker}");
+  EXPECT_EQ(from_file.setup_timeout_s, 30);
+  const RunOptions flags = parse({"--forward", "6379", "--worker-setup", "true"});
+  EXPECT_EQ(flags.forwards, (std::vector<std::string>{"6379"}));
+  EXPECT_EQ(flags.worker_setup, "true");
+
+  std::ofstream(dir_ / "pyproject.toml") << "[tool.pytest-bulkhead]\nforward = [5432]\n";
+  try {
+    parse({});
+    FAIL();
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("pyproject.toml:2:12: forward: expected each spec "
+                        "as a string"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST_F(RunOptionsTest, ProfileNetworkForwardsAndServices) {
+  std::ofstream(dir_ / "p.json") << R"({"network": {"mode": "none", "forward": ["auto", "6379"]},
+    "services": {"worker_setup": "createdb app_{worker}", "teardown": "true", "timeout": "1m"}})";
+  const sandbox::Profile profile = sandbox::load_profile((dir_ / "p.json").string(), {});
+  EXPECT_EQ(profile.forwards, (std::vector<std::string>{"auto", "6379"}));
+  EXPECT_EQ(profile.services.worker_setup, "createdb app_{worker}");
+  EXPECT_EQ(profile.services.teardown, "true");
+  EXPECT_EQ(profile.services.timeout_s, 60);
+  std::ofstream(dir_ / "bad.json") << R"({"network": {"forwards": ["auto"]}})";
+  try {
+    sandbox::load_profile((dir_ / "bad.json").string(), {});
+    FAIL();
+  } catch (const sandbox::ProfileError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("$.network.forwards: unknown key (did you mean \"forward\"?)"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace
