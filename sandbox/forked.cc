@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "sandbox/caps.h"
 #include "sandbox/error.h"
+#include "sandbox/net.h"
 
 namespace bulkhead::sandbox {
 namespace {
@@ -81,6 +83,11 @@ std::string ForkedSetup::to_json() const {
       {"keeps_root_capabilities", init.identity.keeps_root_capabilities},
       {"seccomp", filter},
   };
+  json listeners = json::array();
+  for (const auto& l : init.listeners) {
+    listeners.push_back({l.unix_socket, l.address, l.port, l.optional});
+  }
+  out["listeners"] = listeners;
   if (init.mount_context.stage_size) out["stage_size"] = *init.mount_context.stage_size;
   out["mask_sources"] = init.mount_context.mask_sources;
   return out.dump();
@@ -105,6 +112,10 @@ ForkedSetup ForkedSetup::from_json(const std::string& text) {
       c.rlimits.push_back({r.at(0).get<int>(), r.at(1).get<rlim_t>(), r.at(2).get<std::string>()});
     }
     c.keep_caps = in.at("keep_caps").get<std::vector<cap_value_t>>();
+    for (const auto& l : in.at("listeners")) {
+      c.listeners.push_back({l.at(0).get<bool>(), l.at(1).get<std::string>(),
+                             l.at(2).get<uint16_t>(), l.at(3).get<bool>()});
+    }
     c.identity.keeps_root_capabilities = in.at("keeps_root_capabilities").get<bool>();
     for (const auto& i : in.at("seccomp")) {
       setup.seccomp.instructions.push_back({i.at(0).get<uint16_t>(), i.at(1).get<uint8_t>(),
@@ -148,12 +159,16 @@ int forked_init_begin(const ForkedSetup& setup, const std::string& name, int han
       n = ::recv(handshake_fd, &go, 1, 0);
     } while (n < 0 && errno == EINTR);
     if (n != 1 || go != 'g') ::_exit(125);  // the supervisor gave up on us
-    ::close(handshake_fd);
     // Now in our own cgroup: a cgroup namespace rooted there.
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare(CLONE_NEWCGROUP)");
     set_up_inside(config, warnings);
+    // Listeners for the supervisor's relay, on the handshake socket (as init.cc's step 4b);
+    // its close is the end of them.
+    hand_out_listeners(config.listeners, config.new_net_ns, config.new_mount_ns, handshake_fd);
+    ::close(std::exchange(handshake_fd, -1));
     signal_fd = take_signals();
   } catch (const std::exception& e) {
+    if (handshake_fd >= 0) ::close(handshake_fd);
     send_status(status_fd, std::string("E ") + e.what());
     ::_exit(125);
   }

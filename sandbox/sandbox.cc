@@ -521,6 +521,8 @@ class SandboxImpl : public Sandbox {
     for (MountRecord& record : config.mounts) {
       if (record.kind == MountKind::Bind) record.source = record.target;
     }
+    add_listener_dirs(spec.listeners, config.mounts);
+    config.listeners = spec.listeners;
     config.mount_context.stage_size =
         tmpfs_size_for(options_.profile.mounts, options_.profile.limits.memory_bytes);
     config.mount_context.mask_sources = kSpareMasks;
@@ -533,8 +535,8 @@ class SandboxImpl : public Sandbox {
     return setup.to_json();
   }
 
-  std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake,
-                               UniqueFd status) override {
+  std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake, UniqueFd status,
+                               std::size_t listener_count) override {
     const Profile& profile = options_.profile;
     std::unique_ptr<LeafCgroup> leaf;
     if (cgroup_) leaf = cgroup_->create_leaf(name, profile.limits);
@@ -557,14 +559,26 @@ class SandboxImpl : public Sandbox {
       abandon(e.what());
     }
     if (::send(handshake.get(), "g", 1, MSG_NOSIGNAL) != 1) abandon("cannot release its init");
+    // Its init sends the listeners on the handshake socket, then closes it (also when it fails).
+    std::vector<UniqueFd> listeners;
+    if (listener_count > 0) {
+      try {
+        listeners = receive_listeners(handshake.get(), listener_count);
+      } catch (const std::exception& e) {
+        abandon(e.what());
+      }
+    }
     handshake.reset();
     std::string buffer, error;
     std::vector<std::string> warnings;
     bool ready = read_until_ready(status.get(), buffer, warnings, error);
     for (const auto& warning : warnings) note_missing(warning);
     if (!ready) abandon("setup failed: " + error);
-    return std::make_unique<ChildImpl>(pid, std::move(pidfd), std::move(status), std::move(buffer),
-                                       std::move(leaf), profile.limits, true, true);
+    auto child =
+        std::make_unique<ChildImpl>(pid, std::move(pidfd), std::move(status), std::move(buffer),
+                                    std::move(leaf), profile.limits, true, true);
+    child->set_listeners(std::move(listeners));
+    return child;
   }
 
  private:

@@ -126,10 +126,11 @@ class Sandbox {
   virtual std::string forked_setup(const SpawnSpec& spec) = 0;
   // The supervisor's side of one zygote child: reads the child's pid from `handshake` (our end
   // of the socket the child's init writes to, see forked_init_begin), moves it into a new
-  // cgroup leaf `name`, says "go", and waits for init's "R" on `status`. Throws with context,
-  // after killing the child, when setup fails.
-  virtual std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake,
-                                       UniqueFd status) = 0;
+  // cgroup leaf `name`, says "go", takes the `listeners` listening sockets its init makes
+  // (ForkedSetup's SpawnSpec::listeners, sent on `handshake`), and waits for init's "R" on
+  // `status`. Throws with context, after killing the child, when setup fails.
+  virtual std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake, UniqueFd status,
+                                       std::size_t listeners) = 0;
   virtual const Isolation& isolation() const = 0;
   virtual const Profile& profile() const = 0;
 };

@@ -122,6 +122,7 @@ Zygote::Zygote(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
   // The children's sandboxes: as a worker's spawn would make them.
   sandbox::SpawnSpec worker = spec;
   worker.zygote = false;
+  worker.listeners = launch.listeners;  // made by each child's init, not by the zygote's
   UniqueFd setup = setup_memfd(sandbox.forked_setup(worker));
   spec.extra_fds = {their_channel.get(), stacks_.get(), their_log.get(), their_control.get(),
                     setup.get()};
@@ -265,7 +266,8 @@ std::unique_ptr<sandbox::Child> Zygote::fork(const sandbox::SpawnSpec& spec) {
                  spec.extra_fds[0], spec.extra_fds[1], spec.extra_fds[2]});
   their_handshake.reset();
   status_write.reset();
-  return sandbox_.adopt(spec.name, std::move(handshake), std::move(status_read));
+  return sandbox_.adopt(spec.name, std::move(handshake), std::move(status_read),
+                        spec.listeners.size());
 }
 
 }  // namespace bulkhead

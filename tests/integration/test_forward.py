@@ -12,7 +12,7 @@ import time
 import pytest
 
 from helpers import BULKHEAD, SYSTEM_PYTHON, leaked_cgroups
-from services_support import (EchoServer, exec_python, fd_count, free_port, start,
+from services_support import (EchoServer, exec_python, fd_count, free_port, run, start,
                               thread_count)
 
 # Client side, run inside the sandbox: sends `size` bytes (from a thread, reading the echo
@@ -90,6 +90,42 @@ def test_every_forward_kind(echo, unix_echo):
         assert echo.total == 3 and v6.total == 1 and unix_echo.total == 2
     finally:
         v6.close()
+
+
+FORWARDED_SUITE = ROUND_TRIP + textwrap.dedent("""
+    import pytest
+
+    @pytest.mark.parametrize("i", range(4))
+    def test_reach(i):
+        port = int(os.environ["ECHO_PORT"])
+        assert round_trip(socket.AF_INET, ("127.0.0.1", port), 1 << 16) == "ok"
+        assert round_trip(socket.AF_INET6, ("::1", port), 1 << 16) == "ok"
+        assert round_trip(socket.AF_UNIX, "/run/app/echo.sock", 1 << 16) == "ok"
+        # The socket's directory is this worker's own.
+        assert os.listdir("/run/app") == ["echo.sock"]
+""")
+
+
+@pytest.mark.parametrize("zygote", ["on", "off"])
+def test_forwards_in_forked_and_spawned_workers(tmp_path, echo, unix_echo, zygote):
+    """Zygote mode: each forked worker's init makes its listeners as a spawned one's does."""
+    (tmp_path / "test_reach.py").write_text(FORWARDED_SUITE)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\naddopts = -p no:cacheprovider -p no:randomly -p no:random_order\n")
+    result = run(["-n", "2", "--zygote", zygote, "--forward", str(echo.port),
+                  "--forward", f"unix:/run/app/echo.sock=unix:{unix_echo.address}"],
+                 cwd=tmp_path, env={"ECHO_PORT": str(echo.port)}, timeout=180)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "4 passed" in result.stdout, output
+    if zygote == "on":
+        assert "not forked" not in output, output
+    assert echo.total == 8 and unix_echo.total == 4
+    deadline = time.monotonic() + 5
+    while (echo.open or unix_echo.open) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert echo.open == 0 and unix_echo.open == 0
+    assert not leaked_cgroups()
 
 
 def test_two_hundred_connections_at_once(echo):
