@@ -687,7 +687,7 @@ class BulkheadWorker:
         """Runs what the supervisor sends, one item at a time, holding one item back as
         `nextitem` until more arrive or the supervisor says no more will."""
         if _ZYGOTE is not None:  # returns only in a forked worker
-            bulkhead_zygote.fork_worker(_ZYGOTE, self.config)
+            bulkhead_zygote.fork_worker(_ZYGOTE, self.config, session)
         queue_lock = self._queue_lock
         no_more = False
         go = False  # run a lone held item now (with nextitem None) instead of waiting
@@ -794,6 +794,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # pytest_plugins count), no pytest_configure has run yet.
     if worker and outcome.excinfo is None:
         _attach_workerinput(early_config, worker)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _ZYGOTE is not None:
+        bulkhead_zygote.arm_quick_exit(_ZYGOTE)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -179,6 +179,38 @@ def test_isolate_file_runs_each_file_in_its_own_sandbox(tmp_path):
     assert "6 passed" in result.stdout
 
 
+def test_forked_worker_ends_as_a_python_process_does(tmp_path):
+    # A forked worker skips the interpreter's teardown (it would copy the zygote's pages) but
+    # not what a program sees of its end: non-daemon threads joined, atexit handlers (the
+    # zygote's and its own) run, buffered output flushed, pytest's exit status.
+    suite = write(tmp_path, {
+        "conftest.py": """
+            import atexit, os
+            atexit.register(lambda: print("ZYGOTE-" + "ATEXIT", os.environ["PYTEST_XDIST_WORKER"]))
+            """,
+        "test_end.py": """
+            import atexit, os, sys, threading, time
+            import pytest
+
+            @pytest.mark.parametrize("n", range(4))
+            def test_registers(n):
+                name = os.environ["PYTEST_XDIST_WORKER"]
+                atexit.register(lambda: sys.stdout.write("WORKER-" + "ATEXIT %s\\n" % name))
+                threading.Thread(target=lambda: (time.sleep(0.3), print("THREAD-" + "JOINED", name)))\\
+                    .start()
+                assert n != 3
+            """,
+    })
+    result = run_bulkhead("-n", "2", "--zygote", "on", "--isolate", "test", "-s",
+                          "-p", "no:randomly", cwd=suite)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert FALLBACK not in result.stdout
+    assert "1 failed, 3 passed" in result.stdout, result.stdout
+    lines = result.stdout.splitlines()
+    for marker in ("ZYGOTE-ATEXIT", "WORKER-ATEXIT", "THREAD-JOINED"):
+        assert sum(marker + " gw" in line for line in lines) == 4, (marker, result.stdout)
+
+
 def test_isolate_test_with_dist_loadscope_is_a_usage_error(tmp_path):
     result = run_bulkhead("--isolate", "test", "--dist", "loadscope", cwd=tmp_path)
     assert result.returncode == 4
