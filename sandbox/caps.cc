@@ -67,7 +67,10 @@ void drop_privileges(const std::vector<cap_value_t>& keep, bool root_semantics) 
 }
 
 const std::vector<cap_value_t>& forking_capabilities() {
-  static const std::vector<cap_value_t> caps = {CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETPCAP};
+  // CAP_DAC_OVERRIDE: a payload that is not uid 0 of its user namespace (rootless: the caller
+  // mapped to itself) has its overlay mounts refused (EACCES) without it; uid 0 keeps root's.
+  static const std::vector<cap_value_t> caps = {CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETPCAP,
+                                                CAP_DAC_OVERRIDE};
   return caps;
 }
 

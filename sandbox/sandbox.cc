@@ -486,10 +486,6 @@ class SandboxImpl : public Sandbox {
       return "the payload has no user namespace of its own (" + identity_.describe() +
              "), and a zygote needs one to make namespaces for its workers";
     }
-    if (rootless_) {
-      return "rootless runs do not fork workers yet (their project and HOME overlays were "
-             "refused in a nested user namespace)";
-    }
     if (identity_.model() == IdentityModel::UnprivilegedInUserNamespace) {
       return "the profile's user is a uid, and a zygote's workers need root of the sandbox's "
              "user namespace to enter their sandboxes";

@@ -4,7 +4,11 @@ spawned as before, with one line saying why. Also `--isolate test|file`: a fresh
 test or file, asserted from inside."""
 import json
 import os
+import pathlib
+import shutil
 import signal
+import subprocess
+import tempfile
 import textwrap
 import time
 
@@ -209,6 +213,43 @@ def test_forked_worker_ends_as_a_python_process_does(tmp_path):
     lines = result.stdout.splitlines()
     for marker in ("ZYGOTE-ATEXIT", "WORKER-ATEXIT", "THREAD-JOINED"):
         assert sum(marker + " gw" in line for line in lines) == 4, (marker, result.stdout)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to uid 65534")
+def test_rootless_run_forks_workers_with_their_own_overlays():
+    # Rootless (the caller's uid mapped to itself): workers are forked, and each one's project
+    # overlay is mounted (it used to be refused with EACCES, leaving the project read-only).
+    root = tempfile.mkdtemp(prefix="bulkhead-rootless-zygote-", dir="/tmp")
+    try:
+        suite = write(pathlib.Path(root), {
+            "test_rootless.py": """
+                import os, socket
+                import pytest
+
+                @pytest.mark.parametrize("n", range(4))
+                def test_own_sandbox(n):
+                    assert os.getuid() == 65534 and os.getpid() == 2
+                    assert socket.gethostname() == os.environ["PYTEST_XDIST_WORKER"]
+                    open("written-%d.txt" % n, "w").write("x")  # the project overlay
+                    open("/tmp/mine-%d" % n, "w").write("x")
+                """,
+        })
+        for path in [suite] + list(suite.iterdir()):
+            os.chown(path, 65534, 65534)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BULKHEAD, "run",
+             "-n", "2", "--zygote", "on", "-p", "no:cacheprovider", "-p", "no:random_order"],
+            cwd=suite, env={**os.environ, "HOME": root}, capture_output=True, text=True,
+            timeout=120)
+        if "user namespace: refused" in result.stdout + result.stderr:
+            pytest.skip("unprivileged user namespaces are blocked on this kernel")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert FALLBACK not in result.stdout, result.stdout
+        assert "4 passed" in result.stdout, result.stdout
+        assert "overlay" not in result.stdout + result.stderr, result.stdout + result.stderr
+        assert sorted(p.name for p in suite.iterdir()) == ["test_rootless.py"]  # host unchanged
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_isolate_test_with_dist_loadscope_is_a_usage_error(tmp_path):
