@@ -1,0 +1,1 @@
+"""The diagnose suite: order-dependent failures for `bulkhead repro` and `bulkhead bisect`."""
