@@ -802,11 +802,21 @@ def pytest_unconfigure(config):
         bulkhead_zygote.arm_quick_exit(_ZYGOTE)
 
 
+def _refuse_debugger(option):
+    # pdb needs the user's terminal, which no sandboxed worker has (pytest-xdist refuses too).
+    for flag, name in (("usepdb", "--pdb"), ("trace", "--trace")):
+        if getattr(option, flag, False):
+            raise pytest.UsageError(
+                "%s needs your terminal, and bulkhead's workers run in sandboxes without it: "
+                "debug the test with plain `pytest %s NODEID`" % (name, name))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     worker = os.environ.get("BULKHEAD_WORKER")
     if not worker:
         return
+    _refuse_debugger(config.option)
     config.addinivalue_line(
         "markers", "timeout(seconds): per-test timeout, enforced by the bulkhead supervisor"
     )
