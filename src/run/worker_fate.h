@@ -37,6 +37,9 @@ Fate describe_fate(const FateInput& input);
 
 // "worker gw1 killed by SIGSEGV (Segmentation fault)", "... exited with status 3",
 // "... failed to start: <setup error>".
+// pytest's ExitCode.USAGE_ERROR: a command line (or ini) pytest refuses, the same in every worker.
+constexpr int kPytestUsageError = 4;
+
 std::string describe_exit(const std::string& worker, const sandbox::ExitInfo& exit);
 
 // Workers that die before collecting usually die the same way (a bad option, a broken

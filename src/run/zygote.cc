@@ -231,6 +231,7 @@ ZygoteCollection Zygote::collect(int signal_fd,
       read_output(2, live);
       const sandbox::ExitInfo info = child_->wait();
       result.outcome = ZygoteCollection::Outcome::Died;
+      if (info.exited) result.exit_code = info.exit_code;
       result.reason = !info.setup_error.empty() ? info.setup_error
                       : info.exited ? "exited with status " + std::to_string(info.exit_code)
                                     : "killed by signal " + std::to_string(info.term_signal);

@@ -34,6 +34,7 @@ struct ZygoteCollection {
   std::vector<std::string> internal_errors;
   std::string reason;  // Refused: why it will not fork; Died: how it ended, its stderr's tail
   int signal = 0;      // Interrupted: SIGINT or SIGTERM
+  int exit_code = -1;  // Died: its exit status, if it exited
 };
 
 class Zygote {

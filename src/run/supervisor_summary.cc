@@ -1,0 +1,120 @@
+// The end of a run: tests that never ran, the terminal summary and the exit code.
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+#include "sandbox/error.h"
+#include "sandbox/fd.h"
+#include "src/report/outcome.h"
+#include "src/run/collection_check.h"
+#include "src/run/progress.h"
+#include "src/run/stack_request.h"
+#include "src/run/supervisor_loop.h"
+#include "src/run/supervisor_slot.h"
+#include "src/run/worker_fate.h"
+#include "src/run/zygote.h"
+
+namespace bulkhead {
+using namespace supervisor_detail;
+
+// -- the end -------------------------------------------------------------------------------
+
+RunResult Supervisor::Loop::finish() {
+  progress_.stop();
+  RunResult result;
+  if (reference_) {
+    result.worker_settings = reference_->settings;
+    result.pytest_version = reference_->settings.pytest_version;
+    result.python_version = reference_->settings.python_version;
+  }
+  // Tests that never ran: reported NotRun with the reason, unless -x/--maxfail stopped the
+  // run, where pytest reports exactly what ran.
+  std::vector<std::size_t> not_run;
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    if (!counted_[i]) not_run.push_back(i);
+  }
+  std::size_t not_run_shown = 0;
+  const bool collection_interrupted = exit_override_ == 2 && !interrupted_ && !session_expired_;
+  if (!stopped_by_maxfail_ && !collection_interrupted && !mismatch_.size() &&
+      usage_error_.empty()) {
+    const std::string reason =
+        not_run_reason_.empty() ? "its worker ended before running it" : not_run_reason_;
+    for (std::size_t index : not_run) {
+      record_cause(records_[index], Cause::NotRun, "not run: " + reason);
+      finish_order_.push_back(index);
+      ++not_run_shown;
+    }
+  }
+
+  if (!mismatch_.empty()) terminal_.line(mismatch_, "red");
+  if (!usage_error_.empty()) {
+    terminal_.line("bulkhead: " + usage_error_, "red");
+  } else if (!reference_ && (session_expired_ || interrupted_)) {
+    // Stopped by us before any collection ended: the deaths that followed are ours.
+    terminal_.line("bulkhead: " + stop_reason_ + " before collection finished; no test ran", "red");
+  } else if (fatal_ && !reference_) {
+    for (const std::string& failure : distinct_startup_failures(startup_failures_)) {
+      terminal_.line("bulkhead: " + failure, "red");
+    }
+  }
+
+  // The host session's pytest finishes its session (caches, coverage): its summary sections
+  // go where pytest prints them.
+  const HostSummary host =
+      host_.finish(interrupted_ ? stop_reason_ : "", failures_, signal_fd_.get(), host_handler_);
+  internal_errors_.insert(internal_errors_.end(), host.errors.begin(), host.errors.end());
+  SummaryInput summary;
+  summary.plugin_sections = host.sections;
+  for (const auto& [nodeid, message] : host.warnings) warnings_.push_back({nodeid, message});
+  for (std::size_t index : finish_order_) {
+    summary.tests.push_back({&records_[index], &displays_[index]});
+  }
+  if (reference_) {
+    summary.collect_reports = reference_->collect_reports;
+    summary.deselected = reference_->deselected;
+  }
+  summary.warnings = warnings_;
+  summary.not_run_shown = not_run_shown;
+  summary.interrupted = stop_reason_;
+  summary.internal_errors = internal_errors_;
+  summary.duration_s = std::chrono::duration_cast<Seconds>(Clock::now() - start_time_).count();
+  if ((reference_ || !internal_errors_.empty()) && usage_error_.empty()) {
+    terminal_.summary(summary);
+  }
+
+  for (std::size_t index : finish_order_) result.records.push_back(records_[index]);
+  std::sort(result.records.begin(), result.records.end(),
+            [](const TestRecord& a, const TestRecord& b) { return a.index < b.index; });
+  result.exit_code = exit_code(not_run_shown);
+  if (host.finished && host.exit_status == 1 && result.exit_code == 0) result.exit_code = 1;
+  result.host_session_finished = host.finished;
+  if (reference_) result.pytest_cache = reference_->cache;
+  for (const TestRecord& record : records_) result.collected.push_back(record.nodeid);
+  return result;
+}
+
+int Supervisor::Loop::exit_code(std::size_t not_run_shown) const {
+  if (!usage_error_.empty()) return kPytestUsageError;
+  if (!reference_ && (session_expired_ || interrupted_)) return exit_override_;
+  if (!reference_) return startup_exit_code_ ? startup_exit_code_ : 3;
+  if (exit_override_) return exit_override_;
+  if (!internal_errors_.empty()) return 3;
+  bool failed = false;
+  // Collection errors the run went on past (--continue-on-collection-errors) fail it, as
+  // in pytest.
+  for (const auto& report : reference_->collect_reports) {
+    failed |= phase_category(report.report.phase) == "error";
+  }
+  if (failed || any_failure(records_) || not_run_shown > 0) return 1;
+  if (records_.empty()) return 5;
+  return 0;
+}
+
+}  // namespace bulkhead
