@@ -382,6 +382,7 @@ int run(int argc, char** argv) {
   launch.run_dir = run_dir.path();
   launch.worker_count = workers;
   launch.output_cap_bytes = options.output_cap_bytes;
+  launch.leaks = options.leaks;
   launch.columns = terminal_options.width;
   launch.zygote_library = zygote_library_path();
 

@@ -128,6 +128,10 @@ const std::map<std::string, Setter>& setters() {
       {"worker_teardown", [](RunOptions& o, const std::string& v) { o.worker_teardown = v; }},
       {"setup_timeout",
        [](RunOptions& o, const std::string& v) { o.setup_timeout_s = parse_duration(v); }},
+      {"leaks",
+       [](RunOptions& o, const std::string& v) {
+         o.leaks = parse_choice(v, {"warn", "fail", "off"});
+       }},
   };
   return table;
 }
@@ -315,6 +319,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--isolate", "isolate",
       "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
       "every file, or only per worker");
+  add("--leaks", "leaks",
+      "warn (default) | fail | off: name what each test left behind (processes, threads, files "
+      "in /tmp, listening sockets, os.environ changes, open fds); fail makes its teardown fail");
   bool store_durations = false;
   app.add_flag("--store-durations", store_durations,
                "Write the measured durations to --durations-path after the run");

@@ -20,6 +20,7 @@ from _pytest.reports import TestReport
 
 import bulkhead_compat
 import bulkhead_host
+import bulkhead_leaks
 from bulkhead_channel import Channel
 
 PROTOCOL_VERSION = 1
@@ -600,3 +601,4 @@ def pytest_configure(config):
         link=config.stash[_LINK_KEY],
     )
     config.pluginmanager.register(plugin, "bulkhead_worker_session")
+    bulkhead_leaks.register(config, os.environ.get("BULKHEAD_LEAKS", "warn"))

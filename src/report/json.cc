@@ -3,12 +3,14 @@
 // it drives either an nlohmann::json builder or, on the hot path, a direct text writer.
 #include "src/report/json.h"
 
+#include "src/report/leaks.h"
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <utility>
 
+#include "src/report/leaks.h"
 #include "src/report/outcome.h"
 
 namespace bulkhead {
@@ -324,6 +326,7 @@ class Emitter {
     field("outcome", overall_outcome(t));
     field("cause", cause_name(t.cause));
     field("cause_message", t.cause_message);
+    strings("leaks", leaks_of(t));
     s_.key("phases");
     s_.begin_array();
     double duration = 0;

@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 
+#include "src/report/leaks.h"
 #include "src/report/outcome.h"
 
 namespace bulkhead {
@@ -512,6 +513,12 @@ void Terminal::short_summary(const SummaryInput& input) {
   for (const DisplayedTest& test : input.tests) {
     if (test.record->cause == Cause::NotRun && input.not_run_shown > 0) {
       with_message("NOTRUN", "yellow", test.record->nodeid, test.record->cause_message);
+    }
+  }
+  for (const DisplayedTest& test : input.tests) {
+    if (std::vector<std::string> leaks = leaks_of(*test.record); !leaks.empty()) {
+      lines.push_back(paint("LEAKED", "yellow") + " " + test.record->nodeid + " - " +
+                      leaks_joined(leaks));
     }
   }
   if (lines.empty()) return;

@@ -57,6 +57,7 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
       {"BULKHEAD_LINE_CAP", std::to_string(protocol::event_line_cap(launch.output_cap_bytes))},
       {"BULKHEAD_COLLECTION_LINE_CAP", std::to_string(protocol::kCollectionLineCap)},
       {"BULKHEAD_COLUMNS", std::to_string(launch.columns)},
+      {"BULKHEAD_LEAKS", launch.leaks},
   };
   for (const auto& [key, value] : launch.env_templates) {
     ours[key] = sandbox::expand_template(value, vars);

@@ -32,6 +32,7 @@ struct WorkerLaunch {
   int worker_count = 1;
   uint64_t output_cap_bytes = 1 << 20;
   int columns = 80;
+  std::string leaks = "warn";  // --leaks: the worker's leak checks (BULKHEAD_LEAKS)
   std::string zygote_library;  // libbulkhead_zygote.so (src/run/zygote.h)
   // Starts a worker's sandbox instead of Sandbox::spawn: a zygote's fork (src/run/zygote.h).
   std::function<std::unique_ptr<sandbox::Child>(const sandbox::SpawnSpec&)> fork;
