@@ -39,21 +39,38 @@ def _read(path):
 
 
 class _Snapshot:
-    """What a test can leave behind, cheaply: names and numbers only."""
+    """What a test can leave behind: names and numbers only. Each kind is listed again only
+    when a cheap probe says it may have changed since `previous` (a test usually changes
+    nothing): the lowest free fd, the last pid our pid namespace allocated (threads take pids
+    too), the temp directories' mtime and size."""
 
-    __slots__ = ("fds", "tids", "pids", "files", "env")
+    __slots__ = ("fds", "lowest_free", "last_pid", "tids", "pids", "stamps", "files", "env")
 
-    def __init__(self, sandbox_pids, pytest_temp):
-        self.fds = _open_fds()
-        self.tids = set(_listdir("/proc/self/task"))
-        self.pids = _processes(sandbox_pids)
-        # pytest's own base for tmp_path (pytest-of-<user>, --basetemp) is made on first use.
-        self.files = {
-            (d, n)
-            for d in _TMP_DIRS
-            for n in _listdir(d)
-            if not n.startswith("pytest-of-") and (d, n) != pytest_temp
-        }
+    def __init__(self, check, previous):
+        p = previous
+        lowest = _lowest_free_fd(check.probe_fd)
+        if p is not None and lowest is not None and lowest == p.lowest_free:
+            self.fds, self.lowest_free = p.fds, lowest
+        else:
+            self.fds, self.lowest_free = _open_fds(check.probe_fd)
+        self.last_pid = check.last_pid()
+        same_pids = p is not None and self.last_pid is not None and self.last_pid == p.last_pid
+        if same_pids and check.sandbox_pids:
+            self.tids, self.pids = p.tids, p.pids
+        else:
+            self.tids = set(_listdir("/proc/self/task"))
+            self.pids = _processes(check.sandbox_pids)
+        self.stamps = tuple(_dir_stamp(d) for d in _TMP_DIRS)
+        if p is not None and self.stamps == p.stamps:
+            self.files = p.files
+        else:
+            # pytest's own base for tmp_path (pytest-of-<user>, --basetemp) is made on first use.
+            self.files = {
+                (d, n)
+                for d in _TMP_DIRS
+                for n in _listdir(d)
+                if not n.startswith("pytest-of-") and (d, n) != check.pytest_temp
+            }
         self.env = dict(os.environ._data)  # bytes to bytes: a C-level copy
         self.env.pop(b"PYTEST_CURRENT_TEST", None)  # pytest's own, set during each test
 
@@ -66,17 +83,31 @@ class _Snapshot:
         )
 
 
-def _open_fds():
-    """Our open fds' numbers, without the one the listing itself opened: the lowest free
-    number, found by opening and closing it first."""
+def _dir_stamp(path):
     try:
-        lowest = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stat = os.stat(path)
     except OSError:
-        return set()
-    os.close(lowest)
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _lowest_free_fd(probe_fd):
+    """The number the next open() gets (a duplicate of `probe_fd`, closed at once), or None."""
+    try:
+        fd = os.dup(probe_fd)
+    except OSError:
+        return None
+    os.close(fd)
+    return fd
+
+
+def _open_fds(probe_fd):
+    """Our open fds' numbers, without the one the listing itself opened (the lowest free
+    number), and that number."""
+    lowest = _lowest_free_fd(probe_fd)
     names = set(_listdir("/proc/self/fd"))
     names.discard(str(lowest))
-    return names
+    return names, lowest
 
 
 def _processes(sandbox_pids):
@@ -134,19 +165,28 @@ class LeakCheck:
 
     def __init__(self, mode, basetemp):
         self.mode = mode
-        self._pytest_temp = None  # --basetemp's entry in a temp dir, pytest's own
+        self.pytest_temp = None  # --basetemp's entry in a temp dir, pytest's own
         if basetemp:
             parts = os.path.abspath(str(basetemp)).split(os.sep)
             if len(parts) > 2 and os.sep.join(parts[:2]) in _TMP_DIRS:
-                self._pytest_temp = (os.sep.join(parts[:2]), parts[2])
+                self.pytest_temp = (os.sep.join(parts[:2]), parts[2])
             elif len(parts) > 3 and os.sep.join(parts[:3]) in _TMP_DIRS:
-                self._pytest_temp = (os.sep.join(parts[:3]), parts[3])
-        self._sandbox_pids = os.getppid() == 1  # our parent is the sandbox's init
+                self.pytest_temp = (os.sep.join(parts[:3]), parts[3])
+        self.sandbox_pids = os.getppid() == 1  # our parent is the sandbox's init
+        # /proc/loadavg, kept open (part of the baseline): its last field is the last pid our
+        # pid namespace allocated; also what the lowest free fd is probed with (dup).
+        self.probe_fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
         self._last = None  # the sandbox as the previous test left it
         self._owned = set()  # keys made by wider-scoped fixtures during this test
 
-    def _snapshot(self):
-        return _Snapshot(self._sandbox_pids, self._pytest_temp)
+    def last_pid(self):
+        try:
+            return os.pread(self.probe_fd, 128, 0).rsplit(None, 1)[-1:] or None
+        except OSError:  # a test closed it: probe no more
+            return None
+
+    def _snapshot(self, previous=None):
+        return _Snapshot(self, previous)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -160,9 +200,9 @@ class LeakCheck:
         if fixturedef.scope == "function" or self._last is None:
             yield
             return
-        before = self._snapshot().keys()
+        before = self._snapshot(self._last)
         yield
-        self._owned |= self._snapshot().keys() - before
+        self._owned |= self._snapshot(before).keys() - before.keys()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -181,13 +221,21 @@ class LeakCheck:
 
     def _leaks(self):
         before = self._last
-        now = self._snapshot()
+        now = self._snapshot(before)
+        if (
+            now.fds is before.fds
+            and now.tids is before.tids
+            and now.files is before.files
+            and now.env == before.env
+        ):  # every probe said unchanged: the common case, decided without listing anything
+            self._last = now
+            return []
         deadline = time.monotonic() + _GRACE_S
         while (
             self._new(now.tids, before.tids, "thread") or self._new(now.pids, before.pids, "process")
         ) and time.monotonic() < deadline:
             time.sleep(0.01)
-            now = self._snapshot()
+            now = self._snapshot()  # listed afresh: an ended thread takes no new pid
         self._last = now
         leaks = []
         fds = self._new(now.fds, before.fds, "fd")

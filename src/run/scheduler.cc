@@ -51,7 +51,18 @@ Scheduler::Scheduler(DistMode mode, std::vector<ScheduledItem> items, int worker
     weight_ = plan.expected_s;
     durations_known_ = true;
   }
-  std::vector<std::vector<std::size_t>> units = group_units(mode, items_, plan.selected);
+  std::vector<std::vector<std::size_t>> units;
+  if (plan.sequence.empty()) {
+    units = group_units(mode, items_, plan.selected);
+  } else {
+    for (std::size_t index : plan.sequence) {
+      if (index >= n || state_[index] == State::Queued) {
+        throw std::invalid_argument("scheduler: a sequence names an index twice or past the end");
+      }
+      state_[index] = State::Queued;
+      units.push_back({index});
+    }
+  }
   units_.reserve(units.size());
   for (std::vector<std::size_t>& unit : units) {
     for (std::size_t index : unit) {
@@ -62,7 +73,7 @@ Scheduler::Scheduler(DistMode mode, std::vector<ScheduledItem> items, int worker
     queue_.push_back(add_unit(std::move(unit)));
   }
   queued_tests_ = scheduled_;
-  if (durations_known_) {
+  if (durations_known_ && plan.sequence.empty()) {
     order_longest_first(plan.order_s.size() == n ? plan.order_s : plan.expected_s);
   }
 }

@@ -24,6 +24,9 @@ struct WorkPlan {
   std::vector<double> order_s;     // per index, what "long" is judged on (the call phase when
                                    // it is known apart from fixture setup); empty: expected_s
   std::string note;  // what the run should say about it after the collection line, or ""
+  // An exact hand-out order (a replay of one sandbox's sequence, --retries): only these
+  // indices, one unit each, in this order, whatever the mode. Empty: the mode's units.
+  std::vector<std::size_t> sequence;
 };
 
 // A steal: ask `victim` to give back these units (each a list of indices, all or nothing).

@@ -18,9 +18,11 @@ EXPECTED = {
     "test_h_listening_unix": r"^listening socket unix @bulkhead-leaky\.sock \(fd \d+\)$",
     "test_i_environ": r"^os\.environ\['BULKHEAD_LEAKY_VAR'\] set$",
     "test_j_fd": r"^fd \d+ \(\S+/test_leaks\.py\)$",
+    "test_n_fd_again": r"^fd \d+ \(\S+/test_leaks\.py\)$",
 }
 CLEAN = ["test_a_clean", "test_b_module_fixture_thread", "test_c_joined_thread",
-         "test_e_after_thread", "test_k_monkeypatched_env", "test_l_clean_after"]
+         "test_e_after_thread", "test_k_monkeypatched_env", "test_l_clean_after",
+         "test_m_closes_what_others_left"]
 
 
 def _name(nodeid):
@@ -35,7 +37,7 @@ def test_each_leak_is_named_and_clean_tests_report_none(tmp_path, workers):
     result = run_bulkhead("-n", workers, "--json", "r.json", "--junitxml", "r.xml",
                           "--basetemp", "/tmp/bulkhead-leaks-base", cwd=suite)
     assert result.returncode == 0, result.stdout + result.stderr  # warn: the run passes
-    assert "13 passed" in result.stdout
+    assert "15 passed" in result.stdout
 
     leaked_lines = {}
     for line in result.stdout.splitlines():
@@ -70,7 +72,7 @@ def test_leaks_fail_makes_each_leaker_error_at_teardown(tmp_path):
     result = run_bulkhead("-n", "2", "--leaks", "fail", "--basetemp", "/tmp/leaks-base",
                           cwd=suite)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "13 passed, 7 errors" in result.stdout
+    assert "15 passed, 8 errors" in result.stdout
     errors = {_name(m) for m in re.findall(r"^ERROR (\S+) - bulkhead: LEAKED", result.stdout,
                                            re.M)}
     assert errors == set(EXPECTED), result.stdout
