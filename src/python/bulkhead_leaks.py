@@ -173,9 +173,11 @@ class LeakCheck:
             elif len(parts) > 3 and os.sep.join(parts[:3]) in _TMP_DIRS:
                 self.pytest_temp = (os.sep.join(parts[:3]), parts[3])
         self.sandbox_pids = os.getppid() == 1  # our parent is the sandbox's init
-        # /proc/loadavg, kept open (part of the baseline): its last field is the last pid our
-        # pid namespace allocated; also what the lowest free fd is probed with (dup).
-        self.probe_fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+        # /proc/loadavg, kept open from the first test on (part of the baseline; not before:
+        # a zygote forks no worker from a process with files opened during collection): its
+        # last field is the last pid our pid namespace allocated; also what the lowest free fd
+        # is probed with (dup).
+        self.probe_fd = -1
         self._last = None  # the sandbox as the previous test left it
         self._owned = set()  # keys made by wider-scoped fixtures during this test
 
@@ -191,6 +193,7 @@ class LeakCheck:
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
         if self._last is None:  # the first test: what pytest and the plugins hold is a baseline
+            self.probe_fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
             self._last = self._snapshot()
         self._owned = set()
         yield

@@ -3,7 +3,6 @@
 // it drives either an nlohmann::json builder or, on the hot path, a direct text writer.
 #include "src/report/json.h"
 
-#include "src/report/leaks.h"
 #include <charconv>
 #include <cmath>
 #include <cstdint>
