@@ -27,6 +27,7 @@
 #include "src/report/junit.h"
 #include "src/report/terminal.h"
 #include "src/report/views/views.h"
+#include "src/retry/retry_run.h"
 #include "src/run/progress.h"
 #include "src/run/supervisor.h"
 #include "src/services/services.h"
@@ -423,6 +424,9 @@ int run(int argc, char** argv) {
     Supervisor supervisor(*sandbox, launch, settings, terminal);
     result = supervisor.run();
   }
+  result.exit_code =
+      run_retries(*sandbox, launch, settings, terminal_options,
+                  {options.retries, options.flaky_result == "pass"}, terminal, result);
   if (result.pytest_cache && !result.host_session_finished) {
     // No host session wrote pytest's cache: write what this run's pytest would have.
     for (const std::string& problem :

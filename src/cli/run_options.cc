@@ -128,6 +128,14 @@ const std::map<std::string, Setter>& setters() {
       {"worker_teardown", [](RunOptions& o, const std::string& v) { o.worker_teardown = v; }},
       {"setup_timeout",
        [](RunOptions& o, const std::string& v) { o.setup_timeout_s = parse_duration(v); }},
+      {"retries",
+       [](RunOptions& o, const std::string& v) {
+         o.retries = static_cast<int>(std::min<uint64_t>(parse_count(v, "a count"), 100));
+       }},
+      {"flaky_result",
+       [](RunOptions& o, const std::string& v) {
+         o.flaky_result = parse_choice(v, {"pass", "fail"});
+       }},
       {"leaks",
        [](RunOptions& o, const std::string& v) {
          o.leaks = parse_choice(v, {"warn", "fail", "off"});
@@ -319,6 +327,11 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--isolate", "isolate",
       "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
       "every file, or only per worker");
+  add("--retries", "retries",
+      "Rerun each failed test up to N times alone, each in a fresh sandbox; one that passes is "
+      "replayed after the tests its sandbox ran before it: FLAKY or ORDER-DEPENDENT");
+  add("--flaky-result", "flaky_result",
+      "pass (default) | fail: whether a flaky test (failed, then passed) fails the run");
   add("--leaks", "leaks",
       "warn (default) | fail | off: name what each test left behind (processes, threads, files "
       "in /tmp, listening sockets, os.environ changes, open fds); fail makes its teardown fail");
@@ -382,7 +395,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     try {
       setters().at(key)(options, value);
     } catch (const UserError& error) {
-      throw UserError("bulkhead run: --" + key + ": " + error.what());
+      std::string option = key;  // the flag as typed: --flaky-result, not the key flaky_result
+      std::replace(option.begin(), option.end(), '_', '-');
+      throw UserError("bulkhead run: --" + option + ": " + error.what());
     }
   }
   if (options.isolate == "test" && options.dist != DistMode::Load) {

@@ -326,6 +326,24 @@ class Emitter {
     field("cause", cause_name(t.cause));
     field("cause_message", t.cause_message);
     strings("leaks", leaks_of(t));
+    field("verdict", t.verdict);
+    s_.key("attempts");
+    s_.begin_array();
+    for (const RetryAttempt& a : t.attempts) {
+      s_.begin_object();
+      field("kind", a.kind);
+      field("predecessors", a.predecessors);
+      field("worker", a.worker);
+      field("outcome", a.outcome);
+      field("cause", cause_name(a.cause));
+      field("cause_message", a.cause_message);
+      s_.key("phases");
+      s_.begin_array();
+      for (const PhaseReport& p : a.phases) phase(p);
+      s_.end();
+      s_.end();
+    }
+    s_.end();
     s_.key("phases");
     s_.begin_array();
     double duration = 0;

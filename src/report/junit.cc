@@ -199,6 +199,7 @@ class JunitBuilder {
       set_attr(node, "message", test.cause_message.empty() ? "not run" : test.cause_message, buf_);
       has_skipped_ = true;
     }
+    add_attempts(tc, test);
     add_output(tc, test);
     // pytest's `tests` counts reported outcomes, not testcases: a test whose call passed (or
     // that was skipped) and whose teardown then errored counts twice; a failed call followed by
@@ -228,6 +229,7 @@ class JunitBuilder {
       set_attr(prop, "value", value, buf_);
     };
     if (!test.worker.empty()) add("worker", test.worker);
+    if (!test.verdict.empty()) add("bulkhead_verdict", test.verdict);
     // record_property() values; pytest repeats them in every phase, the last has them all.
     for (auto phase = test.phases.rbegin(); phase != test.phases.rend(); ++phase) {
       if (!phase->raw.is_object()) continue;
@@ -241,6 +243,28 @@ class JunitBuilder {
                 : pair[1].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
       break;
+    }
+  }
+
+  // --retries, in nextest's (and Maven Surefire's) convention: each failed attempt of a test
+  // that passed in the end is a <flakyFailure>, of one that failed a <rerunFailure>; the
+  // attempt's traceback in <stackTrace>.
+  void add_attempts(pugi::xml_node tc, const TestRecord& test) {
+    const bool passed = !has_failure_ && !has_error_;
+    for (const RetryAttempt& attempt : test.attempts) {
+      if (attempt.outcome != "failed" && attempt.outcome != "error" &&
+          attempt.cause != Cause::NotRun) {
+        continue;
+      }
+      const PhaseReport* failed = nullptr;
+      for (const PhaseReport& phase : attempt.phases) {
+        if (phase.outcome == "failed" && failed == nullptr) failed = &phase;
+      }
+      pugi::xml_node node = tc.append_child(passed ? "flakyFailure" : "rerunFailure");
+      set_attr(node, "message", failed ? failure_reason(*failed) : attempt.cause_message, buf_);
+      set_attr(node, "type", attempt.kind, buf_);
+      set_text(node.append_child("stackTrace"), failed ? failed->longrepr : attempt.cause_message,
+               buf_);
     }
   }
 

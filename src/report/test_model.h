@@ -39,6 +39,19 @@ struct PhaseReport {
   nlohmann::json raw;    // pytest_report_to_serializable output (for --json)
 };
 
+// One more run of a test that failed (--retries, src/retry/), or its first run once a later
+// attempt became the test's result.
+struct RetryAttempt {
+  std::string kind;              // "first" (the run), "alone" (rerun alone in a fresh sandbox),
+                                 // "replay" (after the tests its first sandbox ran before it)
+  std::size_t predecessors = 0;  // "first", "replay": the tests its sandbox ran before it
+  std::string worker;
+  std::string outcome;  // overall_outcome() of the attempt
+  std::vector<PhaseReport> phases;
+  Cause cause = Cause::None;
+  std::string cause_message;
+};
+
 struct TestRecord {
   std::size_t index = 0;  // position in the agreed collection
   std::string nodeid;
@@ -47,6 +60,8 @@ struct TestRecord {
   Cause cause = Cause::None;
   std::string cause_message;  // human-readable: "Timeout: exceeded 5s", "OOM: limit 512 MiB..."
   bool finished = false;      // the worker said it finished (or the supervisor ended it)
+  std::string verdict;        // --retries: "failed", "flaky", "order-dependent"; "" otherwise
+  std::vector<RetryAttempt> attempts;  // --retries: its other runs, oldest first
 };
 
 // How a sharded run split the collection (`--shard`), for the JSON report and `bulkhead merge`.
