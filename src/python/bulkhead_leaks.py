@@ -190,13 +190,11 @@ class LeakCheck:
     def _snapshot(self, previous=None):
         return _Snapshot(self, previous)
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item, nextitem):
+    # Plain hooks where they suffice (a hook wrapper costs more on every test).
+    def pytest_runtest_logstart(self, nodeid, location):
         if self._last is None:  # the first test: what pytest and the plugins hold is a baseline
             self.probe_fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
             self._last = self._snapshot()
-        self._owned = set()
-        yield
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_fixture_setup(self, fixturedef, request):
@@ -207,13 +205,12 @@ class LeakCheck:
         yield
         self._owned |= self._snapshot(before).keys() - before.keys()
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        if call.when != "teardown" or self._last is None:
+    @pytest.hookimpl(tryfirst=True)  # before any plugin (and the worker) sees the report
+    def pytest_runtest_logreport(self, report):
+        if report.when != "teardown" or self._last is None:
             return
-        report = outcome.get_result()
         leaks = self._leaks()
+        self._owned = set()
         if not leaks:
             return
         for text in leaks:
