@@ -136,10 +136,8 @@ const std::map<std::string, Setter>& setters() {
        [](RunOptions& o, const std::string& v) {
          o.flaky_result = parse_choice(v, {"pass", "fail"});
        }},
-      {"leaks",
-       [](RunOptions& o, const std::string& v) {
-         o.leaks = parse_choice(v, {"warn", "fail", "off"});
-       }},
+      {"leaks", [](RunOptions& o,
+                   const std::string& v) { o.leaks = parse_choice(v, {"warn", "fail", "off"}); }},
   };
   return table;
 }

@@ -100,6 +100,8 @@ class SubRuns {
     settings.isolate_units = alone;
     if (alone) settings.dist = DistMode::Load;
     settings.host.off_reason = "retries run without the host session";
+    settings.live_progress = false;  // quiet: neither the status line nor the terminal's keys
+    settings.terminal_keys = false;
     settings.plan_work = [&nodeids, alone](const std::vector<ScheduledItem>& items) {
       std::map<std::string, std::size_t> at;
       for (std::size_t i = 0; i < items.size(); ++i) at.emplace(items[i].nodeid, i);
