@@ -1,5 +1,6 @@
 // The run's event loop (declared in supervisor_loop.h): the loop itself, starting workers,
-// reading their channels and output, the collection and each test's events. Handing
+// reading their channels and output, the collection, each test's events, the progress line
+// and stacks on demand (SIGUSR1, `t`). Handing
 // out tests, stops/deadlines/worker ends and the end of the run are in
 // supervisor_handout.cc, supervisor_faults.cc and supervisor_summary.cc.
 #include "src/run/supervisor.h"
