@@ -1,7 +1,7 @@
 // Supervisor::Loop, the run's event loop (see supervisor.h), declared for the files that
 // define it by concern: supervisor.cc (the loop, worker start, channel events, the
-// collection, the progress line and stacks on demand), supervisor_handout.cc (refill, stealing), supervisor_faults.cc (stops,
-// deadlines, worker ends), supervisor_summary.cc (the end of the run).
+// collection, the progress line and stacks on demand), supervisor_handout.cc (refill, stealing),
+// supervisor_faults.cc (stops, deadlines, worker ends), supervisor_summary.cc (the end of the run).
 #pragma once
 
 #include <signal.h>
