@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -122,8 +123,20 @@ def test_32bit_abis(inside, check, stage):
     if not (stage / "abi_probe").exists():
         pytest.fail("escape_abi_probe was not built (cmake target escape_abi_probe)")
     results = json.loads(inside(program=["./abi_probe"], raw=True))
+    host = None
     for name, got in results.items():
-        check(f"{name} (32-bit ABI)", "EPERM", got)
+        expected = "EPERM"
+        if name.startswith("i386"):
+            expected = ("EPERM", "no i386 ABI")
+            if got == "no-abi":
+                # No IA-32 emulation in this kernel: nothing to filter, if the host has none too.
+                if host is None:
+                    host = json.loads(subprocess.run(
+                        [str(stage / "abi_probe")], capture_output=True, text=True, timeout=30,
+                        check=True).stdout)
+                got = ("no i386 ABI" if host[name] == "no-abi"
+                       else f"none inside, {host[name]} outside")
+        check(f"{name} (32-bit ABI)", expected, got)
 
 
 def test_signal_host_process(inside, check):
