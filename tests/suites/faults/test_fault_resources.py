@@ -14,6 +14,9 @@ CHILD_SLEEP_S = 10
 OUTPUT_BYTES = 40 << 20
 
 
+# The memory limit, not the clock, must stop it: writing hundreds of MiB (swapping near a v1
+# limit) can take longer than the run's --timeout 5 on a loaded machine.
+@pytest.mark.timeout(60)
 def test_memory_hog():
     chunks = []
     while len(chunks) * STEP < MEMORY_CAP:
