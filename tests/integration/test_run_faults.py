@@ -72,7 +72,8 @@ def test_restart_limit_reports_rest_not_run(tmp_path):
 
 def test_session_timeout_interrupts(tmp_path):
     report = tmp_path / "r.json"
-    result = run("-n", "1", "--session-timeout", "2", "-k", "slow", "--timeout", "30",
+    # 8 s: the collection must end first even on a loaded machine; test_slow sleeps 20 s.
+    result = run("-n", "1", "--session-timeout", "8", "-k", "slow", "--timeout", "30",
                  "--json", str(report))
     assert result.returncode == 2, result.stdout
     assert "session timeout" in result.stdout
