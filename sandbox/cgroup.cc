@@ -45,9 +45,10 @@ class MemoryV1 : public MemoryController {
     return read_keyed_counter(dir + "/memory.oom_control", "oom_kill");
   }
   uint64_t peak_bytes(const std::string& dir) const override {
-    auto text = try_read_file(dir + "/memory.max_usage_in_bytes");
+    auto text = try_read_file(dir + "/" + peak_file());
     return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
   }
+  const char* peak_file() const override { return "memory.max_usage_in_bytes"; }
 };
 
 class CpuV1 : public CpuController {
@@ -79,9 +80,10 @@ class MemoryV2 : public MemoryController {
     return read_keyed_counter(dir + "/memory.events", "oom_kill");
   }
   uint64_t peak_bytes(const std::string& dir) const override {
-    auto text = try_read_file(dir + "/memory.peak");  // Linux 5.19+
+    auto text = try_read_file(dir + "/" + peak_file());
     return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
   }
+  const char* peak_file() const override { return "memory.peak"; }  // Linux 5.19+
 };
 
 class CpuV2 : public CpuController {
@@ -229,6 +231,20 @@ CgroupCounters LeafCgroup::counters() const {
   return counters;
 }
 
+CounterFds LeafCgroup::open_counters() const {
+  CounterFds fds;
+  if (memory_dir_ && memory_) {
+    const std::string peak = *memory_dir_ + "/" + memory_->peak_file();
+    // Read-write where a write resets the peak; the kernel refuses a writable open otherwise.
+    fds.memory_peak = UniqueFd(::open(peak.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fds.memory_peak) fds.memory_peak = UniqueFd(::open(peak.c_str(), O_RDONLY | O_CLOEXEC));
+  }
+  if (cpu_usage_file_) {
+    fds.cpu_usage = UniqueFd(::open(cpu_usage_file_->c_str(), O_RDONLY | O_CLOEXEC));
+  }
+  return fds;
+}
+
 // ---- RunCgroup ------------------------------------------------------------------------
 
 std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const std::string& run_id,
@@ -239,7 +255,7 @@ std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const s
   remove_stale(layout);
 
   bool uses_v1 = false;
-  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids}) {
+  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids, &layout.cpuacct}) {
     if (*home && (*home)->version == CgroupVersion::V1) uses_v1 = true;
   }
   if (uses_v1) {
@@ -311,12 +327,36 @@ std::unique_ptr<RunCgroup> RunCgroup::create(const CgroupLayout& layout, const s
   adopt(layout.memory, "memory", run->memory_home_, true);
   adopt(layout.cpu, "cpu", run->cpu_home_, limits.cpus.has_value());
   adopt(layout.pids, "pids", run->pids_home_, true);
+  run->adopt_cpuacct(layout, v2_ok);
 
   if (run->memory_home_) run->memory_ = make_memory_controller(run->memory_home_->version);
   if (run->cpu_home_) run->cpu_ = make_cpu_controller(run->cpu_home_->version);
   if (run->pids_home_) run->pids_ = make_pids_controller(run->pids_home_->version);
   if (!run->memory_home_ && !run->cpu_home_ && !run->pids_home_) return nullptr;
   return run;
+}
+
+// CPU time per sandbox, for the payload's own measurements (never a limit, so never a missing
+// isolation): v1's cpuacct group, shared with cpu's when they are mounted together; on v2 every
+// group has cpu.stat, so the run's v2 group serves.
+void RunCgroup::adopt_cpuacct(const CgroupLayout& layout, bool v2_ok) {
+  if (!layout.cpuacct) return;
+  if (layout.cpuacct->version == CgroupVersion::V2) {
+    if (v2_ok) cpuacct_home_ = layout.cpuacct;
+    return;
+  }
+  if (cpu_home_ && cpu_home_->mount_point == layout.cpuacct->mount_point) {
+    cpuacct_home_ = layout.cpuacct;
+    return;
+  }
+  const std::string dir = layout.cpuacct->own_dir + "/" + run_name_;
+  try {
+    create_v1_group(*layout.cpuacct, "cpuacct", dir, {});
+    run_dirs_.push_back(dir);
+    cpuacct_home_ = layout.cpuacct;
+  } catch (const std::exception&) {
+    // No CPU time from the cgroup: the worker falls back to its own rusage.
+  }
 }
 
 RunCgroup::~RunCgroup() {
@@ -357,6 +397,7 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
   add(memory_home_, "memory", memory_settings);
   add(cpu_home_, "cpu", limits.cpus ? cpu_->quota(*limits.cpus) : std::vector<CgroupSetting>{});
   add(pids_home_, "pids", limits.pids ? pids_->max(*limits.pids) : std::vector<CgroupSetting>{});
+  add(cpuacct_home_, "cpuacct", {});
 
   bool all_v2 = true;
   for (const auto& plan : plans) {
@@ -374,6 +415,10 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
       leaf->memory_dir_ = dir;
     }
     if (pids_home_ && plan.home->mount_point == pids_home_->mount_point) leaf->pids_dir_ = dir;
+    if (cpuacct_home_ && plan.home->mount_point == cpuacct_home_->mount_point) {
+      const bool v1 = cpuacct_home_->version == CgroupVersion::V1;
+      leaf->cpu_usage_file_ = dir + (v1 ? "/cpuacct.usage" : "/cpu.stat");
+    }
   }
   leaf->all_v2_ = all_v2;
   leaf->memory_ = memory_.get();
@@ -383,7 +428,7 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
 
 void RunCgroup::remove_stale(const CgroupLayout& layout) {
   std::set<std::string> seen;
-  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids}) {
+  for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids, &layout.cpuacct}) {
     if (!*home || !seen.insert((*home)->own_dir).second) continue;
     DIR* d = ::opendir((*home)->own_dir.c_str());
     if (d == nullptr) continue;

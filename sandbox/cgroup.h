@@ -29,6 +29,8 @@ struct ControllerHome {
 
 struct CgroupLayout {
   std::optional<ControllerHome> memory, cpu, pids;
+  // CPU time: v1's cpuacct hierarchy, or the v2 mount (every v2 group has cpu.stat).
+  std::optional<ControllerHome> cpuacct;
   std::optional<ControllerHome> unified;  // the v2 mount, with or without controllers
   std::string mode() const;               // "v1", "v2", "hybrid" or "none"
 };
@@ -66,6 +68,9 @@ class MemoryController {
   virtual std::vector<CgroupSetting> limit(uint64_t bytes) const = 0;
   virtual uint64_t oom_kills(const std::string& dir) const = 0;
   virtual uint64_t peak_bytes(const std::string& dir) const = 0;  // 0: unknown
+  // The peak's file: v1 memory.max_usage_in_bytes (a write resets it), v2 memory.peak (a write
+  // resets it for that open file only, Linux 6.12+; read-only before).
+  virtual const char* peak_file() const = 0;
 };
 class CpuController {
  public:
@@ -89,6 +94,14 @@ struct CgroupCounters {
   uint64_t pids_limit_hits = 0;
 };
 
+// Files of a leaf its payload may read itself, to measure its own work between two points (a
+// test's start and end): the memory peak (opened read-write where a write resets it) and the
+// CPU time (v1 cpuacct.usage in ns, v2 cpu.stat). Invalid where the run has no such group.
+struct CounterFds {
+  UniqueFd memory_peak;
+  UniqueFd cpu_usage;
+};
+
 class RunCgroup;
 
 // One sandbox's group (e.g. bulkhead-<run>/gw0) in every hierarchy the run uses.
@@ -107,6 +120,7 @@ class LeafCgroup {
   void attach(pid_t pid, bool placed_by_clone) const;
   void kill_all() const;  // cgroup.kill on v2; SIGKILL to each listed pid on v1
   CgroupCounters counters() const;
+  CounterFds open_counters() const;  // fresh descriptors, close-on-exec
 
  private:
   friend class RunCgroup;
@@ -119,6 +133,7 @@ class LeafCgroup {
   UniqueFd v2_fd_;
   bool all_v2_ = false;
   std::optional<std::string> memory_dir_, pids_dir_;
+  std::optional<std::string> cpu_usage_file_;  // cpuacct.usage (v1) or cpu.stat (v2)
   const MemoryController* memory_ = nullptr;
   const PidsController* pids_ = nullptr;
 };
@@ -145,9 +160,11 @@ class RunCgroup {
 
  private:
   RunCgroup() = default;
+  void adopt_cpuacct(const CgroupLayout& layout, bool v2_ok);
   std::string run_name_;
   std::optional<ControllerHome> memory_home_, cpu_home_, pids_home_;
-  std::vector<std::string> run_dirs_;  // created, removed in reverse on destruction
+  std::optional<ControllerHome> cpuacct_home_;  // CPU time per leaf, never a limit
+  std::vector<std::string> run_dirs_;           // created, removed in reverse on destruction
   std::unique_ptr<MemoryController> memory_;
   std::unique_ptr<CpuController> cpu_;
   std::unique_ptr<PidsController> pids_;

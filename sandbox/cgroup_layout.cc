@@ -169,6 +169,7 @@ CgroupLayout parse_cgroup_layout(
         if (option == "memory") assign(layout.memory);
         if (option == "cpu") assign(layout.cpu);
         if (option == "pids") assign(layout.pids);
+        if (option == "cpuacct") assign(layout.cpuacct);
       }
     }
   }
@@ -180,6 +181,7 @@ CgroupLayout parse_cgroup_layout(
     take(layout.memory, "memory");
     take(layout.cpu, "cpu");
     take(layout.pids, "pids");
+    if (!layout.cpuacct) layout.cpuacct = layout.unified;  // cpu.stat needs no controller
   }
   return layout;
 }

@@ -147,6 +147,28 @@ pid_t receive_pid(int socket, const std::string& name) {
   throw UserError("sandbox " + name + ": its init's handshake came without credentials");
 }
 
+// SpawnSpec::counter_fds' two descriptors of `leaf` (null: none), /dev/null where one is missing.
+std::vector<UniqueFd> counter_fds_of(const LeafCgroup* leaf) {
+  CounterFds counters;
+  if (leaf) counters = leaf->open_counters();
+  std::vector<UniqueFd> fds;
+  fds.push_back(std::move(counters.memory_peak));
+  fds.push_back(std::move(counters.cpu_usage));
+  for (UniqueFd& fd : fds) {
+    if (fd) continue;
+    fd = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open /dev/null");
+  }
+  return fds;
+}
+
+class PreparedCgroupImpl : public PreparedCgroup {
+ public:
+  explicit PreparedCgroupImpl(std::unique_ptr<LeafCgroup> leaf) : leaf(std::move(leaf)) {}
+  std::vector<UniqueFd> counter_fds() const override { return counter_fds_of(leaf.get()); }
+  std::unique_ptr<LeafCgroup> leaf;
+};
+
 class ChildImpl : public Child {
  public:
   // `adopted`: not our child (a zygote's), so waited for by its pidfd alone.
@@ -390,6 +412,9 @@ class SandboxImpl : public Sandbox {
     config.stdout_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : 1;
     config.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : 2;
     config.extra_fds = spec.extra_fds;
+    std::vector<UniqueFd> counters;  // open until the clone has copied them
+    if (spec.counter_fds) counters = counter_fds_of(leaf.get());
+    for (const UniqueFd& fd : counters) config.extra_fds.push_back(fd.get());
     if (spec.extra_fds_base < 3) throw UserError("spawn: extra fds must start above 2");
     config.extra_fds_base = spec.extra_fds_base;
     config.controlling_terminal = spec.controlling_terminal;
@@ -531,11 +556,18 @@ class SandboxImpl : public Sandbox {
     return setup.to_json();
   }
 
-  std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake, UniqueFd status,
+  std::unique_ptr<PreparedCgroup> prepare_cgroup(const std::string& name) override {
+    std::unique_ptr<LeafCgroup> leaf;
+    if (cgroup_) leaf = cgroup_->create_leaf(name, options_.profile.limits);
+    return std::make_unique<PreparedCgroupImpl>(std::move(leaf));
+  }
+
+  std::unique_ptr<Child> adopt(const std::string& name, std::unique_ptr<PreparedCgroup> cgroup,
+                               UniqueFd handshake, UniqueFd status,
                                std::size_t listener_count) override {
     const Profile& profile = options_.profile;
-    std::unique_ptr<LeafCgroup> leaf;
-    if (cgroup_) leaf = cgroup_->create_leaf(name, profile.limits);
+    if (!cgroup) cgroup = prepare_cgroup(name);
+    std::unique_ptr<LeafCgroup> leaf = std::move(static_cast<PreparedCgroupImpl&>(*cgroup).leaf);
     const pid_t pid = receive_pid(handshake.get(), name);
     if (pid <= 0) {
       std::string buffer, error;

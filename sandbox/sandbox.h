@@ -71,6 +71,10 @@ struct SpawnSpec {
   // Made by init after the mounts and `lo`: TCP ones only in a private network namespace,
   // unix ones only in a private mount namespace (else they would land on the host's).
   std::vector<ListenerSpec> listeners;
+  // Two more fds after extra_fds: the payload's own cgroup's memory peak (readable; a write
+  // resets it where the kernel allows) and CPU time (v1 cpuacct.usage, v2 cpu.stat), for
+  // measuring its own work between two points. /dev/null (reads empty) where there is none.
+  bool counter_fds = false;
 };
 
 // How a sandbox ended. `exited`/`signaled` describe the payload (the command run inside).
@@ -110,6 +114,15 @@ class Child {
   virtual std::vector<UniqueFd> take_listeners() { return {}; }
 };
 
+// A zygote child's cgroup, made before the child exists, so that its counter fds can travel
+// with the fork request (Sandbox::prepare_cgroup, then Sandbox::adopt).
+class PreparedCgroup {
+ public:
+  virtual ~PreparedCgroup() = default;
+  // SpawnSpec::counter_fds' two descriptors (memory peak, CPU time), /dev/null where none.
+  virtual std::vector<UniqueFd> counter_fds() const = 0;
+};
+
 class Sandbox {
  public:
   // Probes the host, compiles the seccomp filter, creates the run's cgroup. Throws
@@ -129,8 +142,12 @@ class Sandbox {
   // cgroup leaf `name`, says "go", takes the `listeners` listening sockets its init makes
   // (ForkedSetup's SpawnSpec::listeners, sent on `handshake`), and waits for init's "R" on
   // `status`. Throws with context, after killing the child, when setup fails.
-  virtual std::unique_ptr<Child> adopt(const std::string& name, UniqueFd handshake, UniqueFd status,
-                                       std::size_t listeners) = 0;
+  // `cgroup`: the one prepare_cgroup made for it (null: made here).
+  virtual std::unique_ptr<Child> adopt(const std::string& name,
+                                       std::unique_ptr<PreparedCgroup> cgroup, UniqueFd handshake,
+                                       UniqueFd status, std::size_t listeners) = 0;
+  // The cgroup leaf `name` for a zygote child about to be forked (empty without cgroups).
+  virtual std::unique_ptr<PreparedCgroup> prepare_cgroup(const std::string& name) = 0;
   virtual const Isolation& isolation() const = 0;
   virtual const Profile& profile() const = 0;
 };

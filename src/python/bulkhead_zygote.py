@@ -21,8 +21,10 @@ import threading
 _OWN_FILES = (os.path.abspath(__file__).rstrip("c"),)
 # Where os.environ's own methods live (frozen in 3.11+): reads are blamed on their caller.
 _MAPPING_FILES = ("/os.py", "/_collections_abc.py", "<frozen os>", "<frozen _collections_abc>")
-# What the sandbox installs in every worker (BULKHEAD_*_FD): the channel, stack dumps, the log.
-_WORKER_FDS = (200, 201, 202)
+# What the sandbox installs in every worker (BULKHEAD_*_FD): the channel, stack dumps, the log,
+# then its cgroup's counters (BULKHEAD_COUNTER_FDS), which the zygote holds with placeholders.
+_WORKER_FDS = (200, 201, 202, 203, 204)
+_COUNTER_FDS = (203, 204)
 
 
 def start():
@@ -37,6 +39,13 @@ def start():
         fd = int(os.environ[name])
         fds[name] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 250)
         os.close(fd)
+    # A spawned worker has its counters there: taken, a high fd the plugin makes next (its copy
+    # of stderr) lands where it would in a spawned worker, not on a counter's number.
+    placeholder = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    for fd in _COUNTER_FDS:
+        if fd not in fds.values():
+            os.dup2(placeholder, fd, inheritable=False)
+    os.close(placeholder)
     watch = EnvironmentWatch(
         name for name in os.environ.get("BULKHEAD_ZYGOTE_VARYING", "").split(",") if name)
     zygote = Zygote(fds["BULKHEAD_ZYGOTE_FD"], watch)
@@ -258,7 +267,8 @@ class Zygote:
 
     def become_worker(self, request, fds):
         """A, then B and C. Only C returns."""
-        handshake, status, stdout, stderr, channel, stacks, log = fds
+        # After the worker's three: its cgroup's counter fds, when the supervisor sends them.
+        handshake, status, stdout, stderr, channel, stacks, log, *counters = fds
         name = request["name"].encode()
         try:
             self.control.detach()
@@ -271,8 +281,8 @@ class Zygote:
             payload = os.fork()
             if payload != 0:
                 self.lib.bh_init_serve(self.setup, status, signal_fd, payload)  # B: never returns
-            sources = [0, stdout, stderr, channel, stacks, log]
-            targets = [0, 1, 2, 200, 201, 202]
+            sources = [0, stdout, stderr, channel, stacks, log] + counters
+            targets = [0, 1, 2, 200, 201, 202] + [203 + i for i in range(len(counters))]
             for fd, kind in self.open_fds().items():
                 if kind in (0, 1, 2):
                     sources.append([0, stdout, stderr][kind])

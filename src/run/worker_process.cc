@@ -53,6 +53,7 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
       {"BULKHEAD_CHANNEL_FD", "200"},  // high, out of the way of the tests' own fd numbers
       {"BULKHEAD_STACKS_FD", "201"},
       {"BULKHEAD_LOG_FD", "202"},
+      {"BULKHEAD_COUNTER_FDS", "203"},  // 203 memory peak, 204 CPU time (SpawnSpec::counter_fds)
       {"BULKHEAD_OUTPUT_CAP", std::to_string(launch.output_cap_bytes)},
       {"BULKHEAD_LINE_CAP", std::to_string(protocol::event_line_cap(launch.output_cap_bytes))},
       {"BULKHEAD_COLLECTION_LINE_CAP", std::to_string(protocol::kCollectionLineCap)},
@@ -119,6 +120,7 @@ WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& laun
   spec.stderr_fd = worker_stderr.get();
   spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
   spec.extra_fds_base = 200;
+  spec.counter_fds = true;
   spec.listeners = launch.listeners;
   child_ = launch.fork ? launch.fork(spec) : sandbox.spawn(spec);
   // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.

@@ -262,12 +262,20 @@ std::unique_ptr<sandbox::Child> Zygote::fork(const sandbox::SpawnSpec& spec) {
   if (::pipe2(status, O_CLOEXEC) != 0) throw_errno("pipe2(status)");
   UniqueFd status_read(status[0]), status_write(status[1]);
   nlohmann::json request = {{"cmd", "fork"}, {"name", spec.name}, {"env", spec.env}};
-  send_with_fds(control_.get(), request.dump(),
-                {their_handshake.get(), status_write.get(), spec.stdout_fd, spec.stderr_fd,
-                 spec.extra_fds[0], spec.extra_fds[1], spec.extra_fds[2]});
+  // The child's cgroup exists before it does, so its counter fds go with the request (the
+  // zygote installs them after the worker's three, as a spawn does).
+  auto cgroup = sandbox_.prepare_cgroup(spec.name);
+  std::vector<UniqueFd> counters;
+  if (spec.counter_fds) counters = cgroup->counter_fds();
+  std::vector<int> fds = {their_handshake.get(), status_write.get(), spec.stdout_fd,
+                          spec.stderr_fd,        spec.extra_fds[0],  spec.extra_fds[1],
+                          spec.extra_fds[2]};
+  for (const UniqueFd& fd : counters) fds.push_back(fd.get());
+  send_with_fds(control_.get(), request.dump(), fds);
   their_handshake.reset();
   status_write.reset();
-  return sandbox_.adopt(spec.name, std::move(handshake), std::move(status_read),
+  counters.clear();
+  return sandbox_.adopt(spec.name, std::move(cgroup), std::move(handshake), std::move(status_read),
                         spec.listeners.size());
 }
 

@@ -23,6 +23,26 @@ TEST(CgroupLayout, HybridHostUsesV1ControllersUnderOwnGroup) {
   EXPECT_EQ(layout.mode(), "hybrid");
 }
 
+TEST(CgroupLayout, CpuTimeComesFromCpuacctOnV1AndFromAnyGroupOnV2) {
+  const std::string mountinfo =
+      std::string(kV1MountInfo) +
+      "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n";
+  auto hybrid = parse_cgroup_layout(mountinfo, std::string(kV1Cgroup) + "2:cpuacct:/\n",
+                                    [](const std::string&) { return ""; });
+  ASSERT_TRUE(hybrid.cpuacct);
+  EXPECT_EQ(hybrid.cpuacct->version, CgroupVersion::V1);
+  EXPECT_EQ(hybrid.cpuacct->own_dir, "/sys/fs/cgroup/cpuacct");
+  EXPECT_EQ(hybrid.mode(), "hybrid");
+  // v2: cpu.stat is in every group, with or without the cpu controller.
+  auto v2 = parse_cgroup_layout("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                                "0::/user.slice\n",
+                                [](const std::string&) { return std::string("memory pids\n"); });
+  ASSERT_TRUE(v2.cpuacct);
+  EXPECT_FALSE(v2.cpu);
+  EXPECT_EQ(v2.cpuacct->version, CgroupVersion::V2);
+  EXPECT_EQ(v2.cpuacct->own_dir, "/sys/fs/cgroup/user.slice");
+}
+
 TEST(CgroupLayout, PureV2TakesControllersListedForOwnGroup) {
   const char* mountinfo = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
   const char* cgroup = "0::/user.slice/user-1000.slice/session-2.scope\n";
