@@ -350,6 +350,7 @@ int run(int argc, char** argv) {
   terminal_options.verbosity = facts.verbosity;
   const ProgressMode progress = resolve_progress(options.progress, STDOUT_FILENO);
   terminal_options.percentages = progress != ProgressMode::Off;
+  terminal_options.top_memory = options.top_memory;
   Terminal terminal(stdout, terminal_options);
 
   WorkerLaunch launch;

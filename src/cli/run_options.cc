@@ -136,6 +136,10 @@ const std::map<std::string, Setter>& setters() {
        [](RunOptions& o, const std::string& v) {
          o.flaky_result = parse_choice(v, {"pass", "fail"});
        }},
+      {"top_memory",
+       [](RunOptions& o, const std::string& v) {
+         o.top_memory = static_cast<std::size_t>(parse_count(v, "a count of tests"));
+       }},
       {"leaks", [](RunOptions& o,
                    const std::string& v) { o.leaks = parse_choice(v, {"warn", "fail", "off"}); }},
   };
@@ -333,6 +337,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--leaks", "leaks",
       "warn (default) | fail | off: name what each test left behind (processes, threads, files "
       "in /tmp, listening sockets, os.environ changes, open fds); fail makes its teardown fail");
+  add("--top-memory", "top_memory",
+      "Show the N tests with the highest memory peaks (0: all), with their CPU time and "
+      "processes started, as --durations shows the slowest");
   bool store_durations = false;
   app.add_flag("--store-durations", store_durations,
                "Write the measured durations to --durations-path after the run");

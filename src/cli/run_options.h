@@ -46,11 +46,12 @@ struct RunOptions {
   std::optional<std::string> setup, teardown;  // once per run
   std::optional<std::string> worker_setup, worker_teardown;  // once per worker slot
   std::optional<double> setup_timeout_s;                     // each setup/teardown command
-  std::string leaks = "warn";            // warn | fail | off (bulkhead_leaks.py)
-  int retries = 0;                       // --retries N (src/retry/)
-  std::string flaky_result = "pass";     // --flaky-result pass | fail
-  std::vector<std::string> pytest_args;  // passed to every worker, in order
-  std::string config_file;               // the pyproject.toml that was read, "" when none
+  std::string leaks = "warn";             // warn | fail | off (bulkhead_leaks.py)
+  std::optional<std::size_t> top_memory;  // --top-memory N: the N highest peaks (0: all)
+  int retries = 0;                        // --retries N (src/retry/)
+  std::string flaky_result = "pass";      // --flaky-result pass | fail
+  std::vector<std::string> pytest_args;   // passed to every worker, in order
+  std::string config_file;                // the pyproject.toml that was read, "" when none
   bool show_help = false;
   std::string help_text;
 };

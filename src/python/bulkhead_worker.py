@@ -21,6 +21,7 @@ from _pytest.reports import TestReport
 import bulkhead_compat
 import bulkhead_host
 import bulkhead_leaks
+import bulkhead_resources
 from bulkhead_channel import Channel
 
 PROTOCOL_VERSION = 1
@@ -449,6 +450,7 @@ class BulkheadWorker:
         `nextitem` until more arrive or the supervisor says no more will."""
         if _ZYGOTE is not None:  # returns only in a forked worker
             bulkhead_zygote.fork_worker(_ZYGOTE, self.config, session)
+        self.meter = bulkhead_resources.meter_from_env()  # this worker's own sandbox
         queue_lock = self._queue_lock
         no_more = False
         go = False  # run a lone held item now (with nextitem None) instead of waiting
@@ -494,8 +496,9 @@ class BulkheadWorker:
         self.current_index = index
         self.channel.post({"event": "start", "index": index, "timeout": self._timeout_of(item)})
         self.channel.flush()
+        self.meter.start()
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        self.channel.post({"event": "finished", "index": index})
+        self.channel.post({"event": "finished", "index": index, "resources": self.meter.finish()})
         self.current_index = None
 
 

@@ -341,6 +341,7 @@ class Emitter {
       s_.begin_array();
       for (const PhaseReport& p : a.phases) phase(p);
       s_.end();
+      if (a.resources) resources(*a.resources);
       s_.end();
     }
     s_.end();
@@ -355,6 +356,25 @@ class Emitter {
     field("duration", duration);
     field("start", t.phases.empty() ? 0.0 : t.phases.front().start);
     field("stop", t.phases.empty() ? 0.0 : t.phases.back().stop);
+    if (t.resources) resources(*t.resources);
+    s_.end();
+  }
+
+  // A test's "resources": only what was measured.
+  void resources(const TestResources& r) {
+    s_.key("resources");
+    s_.begin_object();
+    const auto count = [&](const char* key, const std::optional<std::uint64_t>& v) {
+      if (!v) return;
+      s_.key(key);
+      s_.value(*v);
+    };
+    if (r.cpu_s) field("cpu_s", *r.cpu_s);
+    if (!r.cpu_source.empty()) field("cpu_source", r.cpu_source);
+    count("memory_peak_bytes", r.memory_peak_bytes);
+    count("memory_start_bytes", r.memory_start_bytes);
+    if (!r.memory_peak_scope.empty()) field("memory_peak_scope", r.memory_peak_scope);
+    count("pids_started", r.pids_started);
     s_.end();
   }
 

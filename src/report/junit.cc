@@ -230,6 +230,7 @@ class JunitBuilder {
     };
     if (!test.worker.empty()) add("worker", test.worker);
     if (!test.verdict.empty()) add("bulkhead_verdict", test.verdict);
+    if (test.resources) add_resources(add, *test.resources);
     // record_property() values; pytest repeats them in every phase, the last has them all.
     for (auto phase = test.phases.rbegin(); phase != test.phases.rend(); ++phase) {
       if (!phase->raw.is_object()) continue;
@@ -244,6 +245,20 @@ class JunitBuilder {
       }
       break;
     }
+  }
+
+  // What the test cost (docs/reports.md, "Resources"), the unit in each name.
+  template <typename Add>
+  static void add_resources(const Add& add, const TestResources& r) {
+    if (r.cpu_s) add("bulkhead_cpu_seconds", format_seconds(*r.cpu_s));
+    if (r.memory_peak_bytes) {
+      add("bulkhead_memory_peak_bytes", std::to_string(*r.memory_peak_bytes));
+      add("bulkhead_memory_peak_scope", r.memory_peak_scope);
+    }
+    if (r.memory_start_bytes) {
+      add("bulkhead_memory_start_bytes", std::to_string(*r.memory_start_bytes));
+    }
+    if (r.pids_started) add("bulkhead_pids_started", std::to_string(*r.pids_started));
   }
 
   // --retries, in nextest's (and Maven Surefire's) convention: each failed attempt of a test

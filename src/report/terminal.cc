@@ -12,6 +12,7 @@
 
 #include "src/report/leaks.h"
 #include "src/report/outcome.h"
+#include "src/report/top_memory.h"
 
 namespace bulkhead {
 namespace {
@@ -624,6 +625,16 @@ void Terminal::closing_line(const SummaryInput& input) {
   line(paint(side + " ", color) + painted + paint(" " + tail, color));
 }
 
+// --top-memory N: where pytest prints --durations, after the warnings.
+void Terminal::top_memory_section(const SummaryInput& input) {
+  if (!options_.top_memory) return;
+  std::vector<const TestRecord*> tests;
+  for (const DisplayedTest& test : input.tests) tests.push_back(test.record);
+  const TopMemory section = top_memory(tests, *options_.top_memory);
+  separator('=', section.title);
+  for (const std::string& text : section.lines) line(text);
+}
+
 void Terminal::summary(const SummaryInput& input) {
   end_progress_line();
   failure_sections(input);
@@ -632,6 +643,7 @@ void Terminal::summary(const SummaryInput& input) {
     write(input.plugin_sections);
     if (input.plugin_sections.back() != '\n') write("\n");
   }
+  top_memory_section(input);
   short_summary(input);
   for (const std::string& error : input.internal_errors) {
     line("INTERNALERROR> " + error, "red");

@@ -3,7 +3,9 @@
 // test summary and pytest's closing line. Writes only; knows nothing of workers' processes.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,7 @@ struct TerminalOptions {
   int width = 80;
   int verbosity = 0;        // -v counts up, -q counts down
   bool percentages = true;  // the " [ 45%]" column (--progress off: pytest's classic style)
+  std::optional<std::size_t> top_memory;  // --top-memory N (0: every test); unset: no section
 };
 
 // A test as the terminal shows it: its record plus per-phase display facts.
@@ -91,6 +94,7 @@ class Terminal {
   void failure_sections(const SummaryInput& input);
   void short_summary(const SummaryInput& input);
   void warnings_summary(const SummaryInput& input);
+  void top_memory_section(const SummaryInput& input);
   void closing_line(const SummaryInput& input);
   void phase_body(const PhaseReport& phase, const protocol::PhaseDisplay* display);
   const char* main_color(const SummaryInput& input) const;

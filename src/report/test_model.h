@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -39,6 +40,18 @@ struct PhaseReport {
   nlohmann::json raw;    // pytest_report_to_serializable output (for --json)
 };
 
+// What a test cost, read by its worker from the sandbox's cgroup and pid namespace at the test's
+// start and end (src/python/bulkhead_resources.py; docs/reports.md, "Resources"). Unset fields
+// were not measured.
+struct TestResources {
+  std::optional<double> cpu_s;  // user + system CPU time of every process in the sandbox
+  std::string cpu_source;       // "cgroup", or "rusage" (the worker and its waited-for children)
+  std::optional<std::uint64_t> memory_peak_bytes;   // the sandbox's peak (the interpreter too)
+  std::optional<std::uint64_t> memory_start_bytes;  // the sandbox's usage as the test started
+  std::string memory_peak_scope;  // "test" (reset at its start) or "sandbox" (its peak so far)
+  std::optional<std::uint64_t> pids_started;  // processes and threads started during the test
+};
+
 // One more run of a test that failed (--retries, src/retry/), or its first run once a later
 // attempt became the test's result.
 struct RetryAttempt {
@@ -50,6 +63,7 @@ struct RetryAttempt {
   std::vector<PhaseReport> phases;
   Cause cause = Cause::None;
   std::string cause_message;
+  std::optional<TestResources> resources;
 };
 
 struct TestRecord {
@@ -61,7 +75,8 @@ struct TestRecord {
   std::string cause_message;  // human-readable: "Timeout: exceeded 5s", "OOM: limit 512 MiB..."
   bool finished = false;      // the worker said it finished (or the supervisor ended it)
   std::string verdict;        // --retries: "failed", "flaky", "order-dependent"; "" otherwise
-  std::vector<RetryAttempt> attempts;  // --retries: its other runs, oldest first
+  std::vector<RetryAttempt> attempts;      // --retries: its other runs, oldest first
+  std::optional<TestResources> resources;  // absent when the test did not finish in its worker
 };
 
 // How a sharded run split the collection (`--shard`), for the JSON report and `bulkhead merge`.

@@ -34,6 +34,7 @@ RetryAttempt attempt_of(const TestRecord& test, std::string kind, std::size_t pr
   attempt.worker = test.worker;
   attempt.outcome = overall_outcome(test);
   attempt.phases = test.phases;
+  attempt.resources = test.resources;
   attempt.cause = test.cause;
   attempt.cause_message = test.cause_message;
   return attempt;
@@ -226,6 +227,7 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
         if (all[i].outcome != "failed" && all[i].outcome != "error") primary = i;
       }
       test.phases = all[primary].phases;
+      test.resources = all[primary].resources;
       test.cause = all[primary].cause;
       test.cause_message = all[primary].cause_message;
       test.worker = all[primary].worker;

@@ -246,6 +246,25 @@ CollectedEvent decode_collected(json& object) {
   return event;
 }
 
+// A `finished` event's `resources` (bulkhead_resources.py): numbers of the right kind, each
+// optional; anything else there is a protocol error.
+TestResources decode_resources(json& object) {
+  Fields fields(object, "finished.resources");
+  TestResources out;
+  out.cpu_s = fields.optional_number("cpu_s");
+  if (out.cpu_s && *out.cpu_s < 0) fields.fail("cpu_s", "seconds, 0 or more");
+  out.cpu_source = fields.string("cpu_source");
+  const auto bytes = [&](const char* key) -> std::optional<std::uint64_t> {
+    if (fields.find(key) == nullptr) return std::nullopt;
+    return fields.count(key);
+  };
+  out.memory_peak_bytes = bytes("memory_peak_bytes");
+  out.memory_start_bytes = bytes("memory_start_bytes");
+  out.memory_peak_scope = fields.string("memory_peak_scope");
+  out.pids_started = bytes("pids_started");
+  return out;
+}
+
 Event decode_object(json& object) {
   Fields fields(object, "?");
   const std::string kind = fields.string("event", true);
@@ -261,7 +280,13 @@ Event decode_object(json& object) {
     event.report = decode_phase(object, kind);
     return event;
   }
-  if (kind == "finished") return FinishedEvent{typed.index("index")};
+  if (kind == "finished") {
+    FinishedEvent event{typed.index("index"), std::nullopt};
+    if (typed.find("resources") != nullptr) {
+      event.resources = decode_resources(typed.object("resources"));
+    }
+    return event;
+  }
   if (kind == "warning") {
     return WarningEvent{typed.string("when"), typed.string("nodeid"), typed.string("message")};
   }

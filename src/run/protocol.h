@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -152,7 +153,10 @@ struct ReportEvent {
   ReportedPhase report;
 };
 struct FinishedEvent {
+  explicit FinishedEvent(std::size_t test = 0, std::optional<TestResources> cost = std::nullopt)
+      : index(test), resources(std::move(cost)) {}
   std::size_t index = 0;
+  std::optional<TestResources> resources;  // what the test cost, as its worker measured it
 };
 struct WarningEvent {
   std::string when;

@@ -507,6 +507,7 @@ void Supervisor::Loop::note_pids_limit(Slot& slot, PhaseReport& phase,
 void Supervisor::Loop::on(int index, protocol::FinishedEvent& event) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   if (event.index >= records_.size()) return;
+  records_[event.index].resources = std::move(event.resources);
   if (slot.running == event.index) {
     slot.running.reset();
     slot.deadline.reset();

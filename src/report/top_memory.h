@@ -1,0 +1,29 @@
+// The terminal's --top-memory N section, in the manner of pytest's --durations: the tests with
+// the highest memory peaks, each with its growth during the test, CPU time and pids started
+// (TestRecord::resources). Pure text: Terminal::summary prints it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/report/test_model.h"
+
+namespace bulkhead {
+
+// "251.2 MiB": bytes in mebibytes, one decimal.
+std::string format_mebibytes(std::uint64_t bytes);
+
+// The section's title ("top 5 memory peaks") and its lines: a header, then one line per test
+// with a memory figure, highest peak first, at most `count` of them (0: all), then a note
+// when some peaks are the sandbox's rather than the test's. Tests without one are left out;
+// none at all gives one line saying why.
+struct TopMemory {
+  std::string title;
+  std::vector<std::string> lines;
+};
+TopMemory top_memory(const std::vector<const TestRecord*>& tests, std::size_t count);
+
+}  // namespace bulkhead
