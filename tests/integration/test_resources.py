@@ -81,11 +81,16 @@ def test_each_test_reports_what_it_cost(tmp_path, zygote):
         assert first[2].startswith("+") and 180 <= float(first[2][1:]) <= 220, section
 
 
-def test_html_report_lists_the_most_memory_hungry(tmp_path):
+def test_html_report_and_trace_show_them(tmp_path):
     suite = copy_suite("resources", tmp_path)
     result = run_bulkhead("-n", "1", "-p", "no:randomly", "-p", "no:random_order", "--html",
-                          "r.html", cwd=suite)
+                          "r.html", "--trace", "t.json", cwd=suite)
     assert result.returncode == 0, result.stdout + result.stderr
+    # The trace's test slices carry them too.
+    slices = {e["name"]: e for e in json.loads((tmp_path / "resources" / "t.json").read_text())
+              ["traceEvents"] if e.get("ph") == "X" and e.get("cat") != "sandbox"}
+    big = [e for name, e in slices.items() if name.endswith("test_b_allocates_200_mib")]
+    assert big and big[0]["args"]["resources"]["memory_peak_bytes"] > 200 * MIB, slices.keys()
     dom = dump_dom(tmp_path / "resources" / "r.html")
     assert 'data-ready="1"' in dom, "the page's script did not finish"
     assert '<section id="memory-section">' in dom, "the Most memory table is hidden"
