@@ -70,6 +70,8 @@ struct TestRecord {
   std::size_t index = 0;  // position in the agreed collection
   std::string nodeid;
   std::string worker;  // "gw1" (last worker that ran it)
+  int sandbox = -1;    // which sandbox of that worker's slot ran it (0 the first); -1 never ran
+  int seq = -1;        // its position in that sandbox's run order (0 first); -1 never ran
   std::vector<PhaseReport> phases;
   Cause cause = Cause::None;
   std::string cause_message;  // human-readable: "Timeout: exceeded 5s", "OOM: limit 512 MiB..."
