@@ -19,6 +19,8 @@
 #include "src/cli/paths.h"
 #include "src/cli/project_root.h"
 #include "src/cli/run_options.h"
+#include "src/cli/run_recording.h"
+#include "src/cli/version.h"
 #include "src/host/host_command.h"
 #include "src/host/pytest_cache.h"
 #include "src/host/write_through.h"
@@ -185,10 +187,10 @@ void print_header(Terminal& terminal, const PythonInfo& python, const sandbox::S
   terminal.line("platform linux -- Python " + python.version + ", pytest-" + python.pytest_version +
                 " -- " + python.executable);
   const sandbox::Isolation& isolation = sandbox.isolation();
-  std::string line = "bulkhead 0.1.0 -- " + std::to_string(workers) +
-                     (workers == 1 ? " worker" : " workers") + ", profile " +
-                     sandbox.profile().name + ", cgroups " + isolation.cgroup_mode + ", dist " +
-                     dist_mode_name(options.dist);
+  std::string line = std::string("bulkhead ") + kBulkheadVersion + " -- " +
+                     std::to_string(workers) + (workers == 1 ? " worker" : " workers") +
+                     ", profile " + sandbox.profile().name + ", cgroups " + isolation.cgroup_mode +
+                     ", dist " + dist_mode_name(options.dist);
   if (isolation.user_namespace) line += ", rootless (user namespace)";
   terminal.line(line);
   if (!options.config_file.empty()) terminal.line("configfile: " + options.config_file);
@@ -418,6 +420,10 @@ int run(int argc, char** argv) {
   settings.host =
       host_launch(options, launch, {launch.argv.begin() + 5, launch.argv.end()}, run_dir.path());
   settings.hooks = &services;
+  const std::unique_ptr<record::RunRecorder> recorder =
+      make_run_recorder(options, python, profile, launch, settings,
+                        {run_id, start_time, cwd, project_dir, randomly_seed});
+  settings.observer = recorder.get();
 
   RunResult result;
   {
@@ -441,6 +447,7 @@ int run(int argc, char** argv) {
   }
   const double duration =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (recorder) recorder->finish(result.exit_code, duration, result.records);
   RunInfo info = run_info(result, options, python, *sandbox, workers, run_id, start_time, duration);
   info.shard = planner.assignment();
   try {

@@ -8,5 +8,7 @@ int cmd_exec(int argc, char** argv);
 int cmd_doctor(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_merge(int argc, char** argv);
+int cmd_runs(int argc, char** argv);  // src/cli/cmd_records.cc
+int cmd_show(int argc, char** argv);
 
 }  // namespace bulkhead

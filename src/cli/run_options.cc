@@ -142,6 +142,7 @@ const std::map<std::string, Setter>& setters() {
        }},
       {"leaks", [](RunOptions& o,
                    const std::string& v) { o.leaks = parse_choice(v, {"warn", "fail", "off"}); }},
+      {"record_dir", [](RunOptions& o, const std::string& v) { o.record_dir = v; }},
   };
   return table;
 }
@@ -266,6 +267,9 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       throw UserError(std::string("bulkhead run: BULKHEAD_ZYGOTE_MODE: ") + error.what());
     }
   }
+  if (const char* dir = std::getenv("BULKHEAD_RECORD_DIR"); dir != nullptr && *dir) {
+    options.record_dir = dir;
+  }
   if (std::string config = find_pyproject(cwd); !config.empty()) apply_pyproject(config, options);
 
   CLI::App app{
@@ -376,6 +380,11 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   bool keep_logs = false;
   app.add_flag("--keep-logs", keep_logs,
                "Keep the worker logs after the run (also BULKHEAD_KEEP_LOGS=1)");
+  add("--record-dir", "record_dir",
+      "Where run records go (default <rootdir>/.bulkhead/runs; also BULKHEAD_RECORD_DIR); "
+      "`bulkhead runs` and `show` read them");
+  bool no_record = false;
+  app.add_flag("--no-record", no_record, "Write no run record");
 
   std::vector<std::string> args;
   std::vector<std::string> after_double_dash;
@@ -424,6 +433,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   }
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
+  if (no_record) options.record = false;
   if (store_durations) options.store_durations = true;
   if (!forwards.empty()) {
     options.forwards = forwards;

@@ -54,6 +54,8 @@ struct RunOptions {
   std::string config_file;                // the pyproject.toml that was read, "" when none
   bool show_help = false;
   std::string help_text;
+  std::string record_dir;  // --record-dir: run records' directory; "" = <rootdir>/.bulkhead/runs
+  bool record = true;      // --no-record: no run record
 };
 
 // Reads `[tool.pytest-bulkhead]` from `pyproject_path` into `options`. A missing table is not

@@ -14,11 +14,13 @@ std::vector<std::size_t> predecessors_of(const std::vector<RanTest>& ran, std::s
   if (self == nullptr || self->worker.empty()) return {};
   for (const RanTest& test : ran) {
     if (test.index != target && test.worker == self->worker &&
-        test.incarnation == self->incarnation && test.start < self->start) {
+        test.incarnation == self->incarnation &&
+        (self->seq >= 0 && test.seq >= 0 ? test.seq < self->seq : test.start < self->start)) {
       before.push_back(&test);
     }
   }
   std::sort(before.begin(), before.end(), [](const RanTest* a, const RanTest* b) {
+    if (a->seq >= 0 && b->seq >= 0) return a->seq < b->seq;
     return a->start != b->start ? a->start < b->start : a->index < b->index;
   });
   std::vector<std::size_t> out;

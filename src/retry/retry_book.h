@@ -19,6 +19,7 @@ struct RanTest {
   int incarnation = -1;  // which sandbox of the worker
   double start = 0;      // when its first phase started (unix time)
   bool failed = false;   // failed or error (any cause but not run)
+  int seq = -1;          // its position in that sandbox (the supervisor's); -1: order by start
 };
 
 // The tests that ran before `target` in the same sandbox, in the order they ran.

@@ -40,43 +40,20 @@ RetryAttempt attempt_of(const TestRecord& test, std::string kind, std::size_t pr
   return attempt;
 }
 
-// Which sandbox ran each test, as far as the first run's records tell: a worker's sandbox is
-// replaced after a test that ended it (timeout, crash, OOM); under --isolate each unit had its
-// own.
-std::vector<RanTest> ran_tests(const std::vector<TestRecord>& records,
-                               const SupervisorSettings& settings) {
+// Which sandbox ran each test and where in it, as the supervisor recorded when it started.
+std::vector<RanTest> ran_tests(const std::vector<TestRecord>& records) {
   std::vector<RanTest> ran;
   ran.reserve(records.size());
   for (const TestRecord& test : records) {
     RanTest entry;
     entry.index = test.index;
-    entry.worker = test.cause == Cause::NotRun ? "" : test.worker;
+    const bool never = test.cause == Cause::NotRun || test.sandbox < 0;
+    entry.worker = never ? "" : test.worker;
+    entry.incarnation = never ? -1 : test.sandbox;
+    entry.seq = never ? -1 : test.seq;
     entry.start = test.phases.empty() ? 0 : test.phases.front().start;
     entry.failed = test.cause != Cause::NotRun && failing(test);
     ran.push_back(entry);
-  }
-  std::vector<std::size_t> order(records.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return ran[a].start < ran[b].start; });
-  std::map<std::string, int> incarnation;
-  std::map<std::string, std::string> unit_of_worker;
-  for (std::size_t i : order) {
-    const TestRecord& test = records[i];
-    if (ran[i].worker.empty()) continue;
-    int& current = incarnation[ran[i].worker];
-    if (settings.isolate_units) {
-      // One sandbox per unit: a test (or, --isolate file, its file's tests in a row).
-      const std::string unit = settings.dist == DistMode::LoadFile
-                                   ? test.nodeid.substr(0, test.nodeid.find("::"))
-                                   : test.nodeid;
-      if (unit_of_worker[ran[i].worker] != unit) ++current;
-      unit_of_worker[ran[i].worker] = unit;
-    }
-    ran[i].incarnation = current;
-    if (test.cause == Cause::Timeout || test.cause == Cause::Crash || test.cause == Cause::OOM) {
-      ++current;
-    }
   }
   return ran;
 }
@@ -118,6 +95,7 @@ class SubRuns {
     };
     WorkerLaunch launch = launch_;
     launch.run_dir = launch_.run_dir + "/retry-" + std::to_string(++count_);
+    if (settings.observer) settings.observer->sub_run(count_, alone ? "alone" : "replay");
     std::error_code ignored;
     std::filesystem::create_directories(launch.run_dir, ignored);
     Terminal quiet(null_.get(), options_);
@@ -160,7 +138,7 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
                 const RetryOptions& options, Terminal& terminal, RunResult& result) {
   if (options.retries <= 0 || result.exit_code != 1) return result.exit_code;
   const auto started = std::chrono::steady_clock::now();
-  RetryBook book(ran_tests(result.records, settings), options.retries);
+  RetryBook book(ran_tests(result.records), options.retries);
   const std::vector<std::size_t> failed = book.failed_tests();
   if (failed.empty()) return result.exit_code;
   std::map<std::size_t, TestRecord*> by_index;

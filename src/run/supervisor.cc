@@ -409,6 +409,7 @@ void Supervisor::Loop::adopt_collection(protocol::CollectedEvent event) {
     records_[i].nodeid = items[i].nodeid;
     if (!plan.selected.empty() && !plan.selected[i]) counted_[i] = true;  // another shard's
   }
+  if (settings_.observer) settings_.observer->collected(reference_->settings, items.size());
   maxfail_ = reference_->settings.maxfail;
   if (collect_errors > 0 && !reference_->settings.continue_on_collection_errors) {
     stop_reason_ = "Interrupted: " + std::to_string(collect_errors) +
@@ -459,7 +460,11 @@ void Supervisor::Loop::on(int index, protocol::StartEvent& event) {
   if (!limit) limit = parse_timeout_text(reference_->settings.ini_timeout);
   if (!limit) limit = settings_.profile_timeout_s;
   set_limit(slot, limit);
-  records_[event.index].worker = slot.worker->name();
+  TestRecord& record = records_[event.index];
+  record.worker = slot.worker->name();
+  // Where it runs, known here exactly: this slot's current sandbox and its position there.
+  record.sandbox = slot.incarnations - 1;
+  record.seq = slot.started_tests++;
 }
 
 void Supervisor::Loop::set_limit(Slot& slot, std::optional<double> limit) {

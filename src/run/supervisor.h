@@ -15,6 +15,7 @@
 #include "src/report/terminal.h"
 #include "src/report/test_model.h"
 #include "src/run/protocol.h"
+#include "src/run/run_observer.h"
 #include "src/run/scheduler.h"
 #include "src/run/worker_hooks.h"
 #include "src/run/worker_process.h"
@@ -46,9 +47,10 @@ struct SupervisorSettings {
   // `zygote_refused`: why not, said once at start when set (the workers are spawned).
   bool zygote = false;
   std::string zygote_refused;
-  bool isolate_units = false;    // --isolate test|file: every unit in a fresh sandbox
-  HostLaunch host;               // the host session, started when a worker needs it
-  WorkerHooks* hooks = nullptr;  // told of each worker's start and end (forwards)
+  bool isolate_units = false;       // --isolate test|file: every unit in a fresh sandbox
+  HostLaunch host;                  // the host session, started when a worker needs it
+  WorkerHooks* hooks = nullptr;     // told of each worker's start and end (forwards)
+  RunObserver* observer = nullptr;  // told of the collection and each test's end (the record)
 };
 
 struct RunResult {

@@ -124,6 +124,7 @@ void Supervisor::Loop::test_ended(std::size_t index) {
   finish_order_.push_back(index);
   progress_.finished(index);
   terminal_.test_finished(record, counted_total_, scheduled_total_);
+  if (settings_.observer) settings_.observer->test_ended(record);
 }
 
 }  // namespace bulkhead

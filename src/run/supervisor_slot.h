@@ -87,6 +87,7 @@ struct Supervisor::Slot {
   std::string live_stdout, live_stderr;
   uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
   bool unit_given = false;       // --isolate: its one unit was handed out
+  int started_tests = 0;         // tests its current sandbox started: the next one's position
 
   // Whether its worker can answer a steal (started, not exiting, not being killed).
   bool can_give_back() const {

@@ -49,6 +49,7 @@ RunResult Supervisor::Loop::finish() {
     for (std::size_t index : not_run) {
       record_cause(records_[index], Cause::NotRun, "not run: " + reason);
       finish_order_.push_back(index);
+      if (settings_.observer) settings_.observer->test_ended(records_[index]);
       ++not_run_shown;
     }
   }
