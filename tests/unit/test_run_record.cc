@@ -11,9 +11,12 @@
 #include <set>
 #include <thread>
 
+#include "src/record/record_views.h"
 #include "src/record/record_writer.h"
 #include "src/record/run_record.h"
+#include "src/record/run_recorder.h"
 #include "src/record/sha256.h"
+#include "src/report/outcome.h"
 
 namespace bulkhead::record {
 namespace {
@@ -343,6 +346,85 @@ TEST_F(RecordDir, SeveralPrunersAtOnceRemoveEachRecordOnce) {
   for (const auto& entry : fs::directory_iterator(runs_)) {
     EXPECT_EQ(entry.path().filename().string().rfind(".pruned", 0), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace bulkhead::record
+
+namespace bulkhead::record {
+namespace {
+
+TEST(PortableArgv, MakesProjectPathsRelativeToTheCwd) {
+  const std::vector<std::string> argv = {"/usr/local/bin/bulkhead",
+                                         "run",
+                                         "/src/proj/tests/test_a.py",
+                                         "--json=/src/proj/out.json",
+                                         "--json=/elsewhere/out.json",
+                                         "/src/projector/x",
+                                         "-k",
+                                         "/src/proj"};
+  EXPECT_EQ(portable_argv(argv, "/src/proj", "/src/proj/sub"),
+            (std::vector<std::string>{"/usr/local/bin/bulkhead", "run", "../tests/test_a.py",
+                                      "--json=../out.json", "--json=/elsewhere/out.json",
+                                      "/src/projector/x", "-k", ".."}));
+}
+
+TEST(RecordedTestOf, TakesWhereAndWhenFromTheSupervisorsRecord) {
+  TestRecord test;
+  test.index = 3;
+  test.nodeid = "t.py::x";
+  test.worker = "gw1";
+  test.sandbox = 2;
+  test.seq = 7;
+  PhaseReport setup;
+  setup.when = "setup";
+  setup.outcome = "passed";
+  setup.start = 10;
+  setup.stop = 10.5;
+  PhaseReport call = setup;
+  call.when = "call";
+  call.outcome = "failed";
+  call.start = 10.5;
+  call.stop = 12;
+  test.phases = {setup, call};
+  RecordedTest line = recorded_test(test);
+  EXPECT_EQ(line.worker, "gw1");
+  EXPECT_EQ(line.sandbox, 2);
+  EXPECT_EQ(line.seq, 7);
+  EXPECT_EQ(line.outcome, "failed");
+  EXPECT_DOUBLE_EQ(line.start, 10);
+  EXPECT_DOUBLE_EQ(line.stop, 12);
+  record_cause(test, Cause::NotRun, "not run: interrupted");
+  line = recorded_test(test);
+  EXPECT_EQ(line.worker, "");  // a test never run has no place
+  EXPECT_EQ(line.sandbox, -1);
+  EXPECT_EQ(line.cause, "notrun");
+}
+
+TEST(RecordViews, ShowNamesWhereATestRanAndWhatRanBeforeIt) {
+  RunRecord run;
+  run.run_id = "abc123";
+  for (int i = 0; i < 8; ++i)
+    run.tests.push_back(ran(i, "gw0", 1, i, i == 7 ? "failed" : "passed"));
+  run.tests[7].cause = "timeout";
+  run.tests[7].cause_message = "Timeout: test exceeded 5s\nstack...";
+  const std::string text = test_view(run, run.tests[7], 3);
+  EXPECT_NE(text.find("t.py::test_7  FAILED (timeout)\n  Timeout: test exceeded 5s\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ran in: gw0, sandbox #1, position 7 (7 tests before it"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("the last 3 before it:\n  4. t.py::test_4  passed\n  5. t.py::test_5"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("t.py::test_3"), std::string::npos);
+  EXPECT_NE(text.find("reproduce: bulkhead repro t.py::test_7 --run abc123\n"), std::string::npos);
+  run.finished = true;
+  run.counts = {{"passed", 7}, {"failed", 1}, {"timeout", 1}};
+  EXPECT_EQ(counts_text(run), "1 failed, 7 passed, 1 timeout");
+  const std::string summary = run_summary(run, false);
+  EXPECT_NE(summary.find("  gw0 #1: 8 tests"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("ended by timeout in t.py::test_7"), std::string::npos) << summary;
 }
 
 }  // namespace
