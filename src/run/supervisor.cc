@@ -194,7 +194,7 @@ bool Supervisor::Loop::start_zygote() {
   }
   internal_errors_.insert(internal_errors_.end(), outcome.internal_errors.begin(),
                           outcome.internal_errors.end());
-  reference_name_ = "gw0";  // it collected with gw0's environment
+  reference_name_ = worker_name(launch_, 0);  // it collected with slot 0's environment
   adopt_collection(std::move(*outcome.collected));
   return scheduler_.has_value();
 }
@@ -236,7 +236,7 @@ void Supervisor::Loop::start_worker(int index) {
   } catch (const std::exception& error) {
     slot.worker.reset();
     slot.retired = true;
-    startup_failures_.push_back("gw" + std::to_string(index) + ": " + error.what());
+    startup_failures_.push_back(worker_name(launch_, index) + ": " + error.what());
     if (live_workers() == 0 && !reference_) fatal_ = true;
     return;
   }
@@ -430,7 +430,7 @@ void Supervisor::Loop::adopt_collection(protocol::CollectedEvent event) {
 
 bool Supervisor::Loop::same_collection(int index, const protocol::CollectedEvent& event) {
   mismatch_ = collection_difference(reference_->items, reference_worker_name(), event.items,
-                                    "gw" + std::to_string(index));
+                                    worker_name(launch_, index));
   if (mismatch_.empty()) return true;
   exit_override_ = kExitCollectionMismatch;
   stop_everything();
@@ -438,7 +438,7 @@ bool Supervisor::Loop::same_collection(int index, const protocol::CollectedEvent
 }
 
 std::string Supervisor::Loop::reference_worker_name() const {
-  return reference_name_.empty() ? "gw0" : reference_name_;
+  return reference_name_.empty() ? worker_name(launch_, 0) : reference_name_;
 }
 
 void Supervisor::Loop::on(int index, protocol::StartEvent& event) {
@@ -532,7 +532,7 @@ void Supervisor::Loop::on(int, protocol::WarningEvent& event) {
 }
 
 void Supervisor::Loop::on(int index, protocol::InternalErrorEvent& event) {
-  internal_errors_.push_back("gw" + std::to_string(index) + ": " + event.text);
+  internal_errors_.push_back(worker_name(launch_, index) + ": " + event.text);
 }
 
 void Supervisor::Loop::on(int index, protocol::NeedControllerEvent& event) {

@@ -36,18 +36,27 @@ void write_all(int fd, std::string_view data) {
   }
 }
 
+std::string worker_name(const WorkerLaunch& launch, int slot) {
+  return "gw" + std::to_string(launch.first_worker + slot);
+}
+
+int announced_worker_count(const WorkerLaunch& launch) {
+  return launch.announced_workers > 0 ? launch.announced_workers : launch.worker_count;
+}
+
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot) {
-  const std::string name = "gw" + std::to_string(slot);
+  const std::string name = worker_name(launch, slot);
+  const std::string count = std::to_string(announced_worker_count(launch));
   const std::map<std::string, std::string> vars = {
       {"worker", name},
-      {"worker_index", std::to_string(slot)},
-      {"worker_count", std::to_string(launch.worker_count)},
+      {"worker_index", std::to_string(launch.first_worker + slot)},
+      {"worker_count", count},
       {"run_id", launch.run_id},
   };
   std::map<std::string, std::string> ours = {
       {"BULKHEAD_WORKER", name},
       {"PYTEST_XDIST_WORKER", name},
-      {"PYTEST_XDIST_WORKER_COUNT", std::to_string(launch.worker_count)},
+      {"PYTEST_XDIST_WORKER_COUNT", count},
       {"PYTEST_XDIST_TESTRUNUID", launch.run_id},
       {"BULKHEAD_RUN_ID", launch.run_id},
       {"BULKHEAD_CHANNEL_FD", "200"},  // high, out of the way of the tests' own fd numbers
@@ -79,7 +88,7 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
 WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot,
                              int incarnation)
     : slot_(slot),
-      name_("gw" + std::to_string(slot)),
+      name_(worker_name(launch, slot)),
       log_path_(launch.run_dir + "/" + name_ + ".log"),
       stacks_path_(launch.run_dir + "/" + name_ + ".stacks") {
   int channel_pair[2];

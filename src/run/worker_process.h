@@ -28,8 +28,10 @@ struct WorkerLaunch {
   std::string project_dir;
   std::vector<std::string> visible_paths;  // interpreter, sys.path, plugin: kept visible
   std::string run_id;
-  std::string run_dir;  // logs and stack dumps: <run_dir>/gw<i>.log, gw<i>.stacks
-  int worker_count = 1;
+  std::string run_dir;        // logs and stack dumps: <run_dir>/gw<i>.log, gw<i>.stacks
+  int worker_count = 1;       // worker slots this run starts
+  int first_worker = 0;       // slot s is worker gw<first_worker + s> (--replay-worker)
+  int announced_workers = 0;  // PYTEST_XDIST_WORKER_COUNT, {worker_count}; 0: worker_count
   uint64_t output_cap_bytes = 1 << 20;
   int columns = 80;
   std::string leaks = "warn";  // --leaks: the worker's leak checks (BULKHEAD_LEAKS)
@@ -48,7 +50,11 @@ void write_all(int fd, std::string_view data);
 // then reset).
 bool drain_output(UniqueFd& fd, const std::function<void(std::string_view)>& sink);
 
-// The complete environment of worker `slot` (gw<slot>): the user's, the expanded profile
+// The worker id of `slot` ("gw3") and the worker count the workers are told.
+std::string worker_name(const WorkerLaunch& launch, int slot);
+int announced_worker_count(const WorkerLaunch& launch);
+
+// The complete environment of worker `slot` (worker_name): the user's, the expanded profile
 // templates, what the slot's setup wrote, and bulkhead's own variables.
 std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot);
 // Writes as much of `outbox` to the non-blocking stream socket `fd` as it takes now. Returns
@@ -57,7 +63,7 @@ bool flush_outbox(int fd, std::string& outbox);
 
 class WorkerProcess {
  public:
-  // Starts worker `slot` (gw<slot>); `incarnation` counts its restarts. Throws on failure.
+  // Starts worker `slot` (worker_name); `incarnation` counts its restarts. Throws on failure.
   WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot, int incarnation);
   ~WorkerProcess();  // the Child's destructor kills and reaps what is left
   WorkerProcess(const WorkerProcess&) = delete;

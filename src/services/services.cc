@@ -160,11 +160,11 @@ void Services::start(WorkerLaunch& launch) {
   // Every worker slot's setup, at once.
   std::vector<ShellCommand> setups;
   for (int slot = 0; slot < launch.worker_count; ++slot) {
-    const std::string name = "gw" + std::to_string(slot);
+    const std::string name = worker_name(launch, slot);
     const std::map<std::string, std::string> vars = {
         {"worker", name},
-        {"worker_index", std::to_string(slot)},
-        {"worker_count", std::to_string(launch.worker_count)},
+        {"worker_index", std::to_string(launch.first_worker + slot)},
+        {"worker_count", std::to_string(announced_worker_count(launch))},
         {"run_id", launch.run_id}};
     const std::vector<std::string> env = worker_environment(launch, slot);
     if (!config_.worker_setup.empty()) {
