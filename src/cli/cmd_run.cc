@@ -249,6 +249,8 @@ HostLaunch host_launch(const RunOptions& options, const WorkerLaunch& worker,
   } else if (!options.image.empty()) {
     // Its interpreter and plugins are the image's, which cannot run on the host.
     host.off_reason = "--image runs pytest only inside the image";
+  } else if (!options.replay_file.empty()) {
+    host.off_reason = "--replay runs without the host session";  // it reports nothing of its own
   }
   host.argv = {worker.argv[0], "-m", "pytest", "-p", "bulkhead_controller"};
   host.argv.insert(host.argv.end(), pytest_args.begin(), pytest_args.end());
@@ -312,6 +314,8 @@ int run(int argc, char** argv) {
   if (shard.bazel) bazel.emplace(*shard.bazel);
   const DurationSource durations = load_test_durations(options.durations_path);
   RunPlanner planner(shard, options.dist, durations, durations);
+  const bool replay = !options.replay.empty();
+  if (replay) planner.replay(options.replay, options.replay_file);
   if (inspect_pytest_args(options.pytest_args).cache_show) {
     // Only prints pytest's cache (on the host, also with --image): nothing to run in a sandbox.
     const PythonInfo host_python = find_python(options.image.empty() ? options.python : "");
@@ -344,7 +348,9 @@ int run(int argc, char** argv) {
   sandbox_options.image_root = options.image;
   auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
 
-  const int workers = options.workers.value_or(auto_worker_count());
+  // A replay runs one sandbox, worker gwN, telling it the worker count asked for (at least N+1).
+  const int asked_workers = options.workers.value_or(auto_worker_count());
+  const int workers = replay ? 1 : asked_workers;
   const PytestArgFacts facts = inspect_pytest_args(options.pytest_args);
   TerminalOptions terminal_options;
   terminal_options.color = decide_color(options.color, STDOUT_FILENO);
@@ -385,6 +391,10 @@ int run(int argc, char** argv) {
                        bazel ? bazel->tmpdir() : std::string());
   launch.run_dir = run_dir.path();
   launch.worker_count = workers;
+  if (replay) {
+    launch.first_worker = options.replay_worker;
+    launch.announced_workers = std::max(asked_workers, options.replay_worker + 1);
+  }
   launch.output_cap_bytes = options.output_cap_bytes;
   launch.leaks = options.leaks;
   launch.columns = terminal_options.width;
@@ -415,6 +425,7 @@ int run(int argc, char** argv) {
     return planner.plan(items);
   };
   settings.isolate_units = options.isolate != "worker";
+  if (replay) settings.isolate_units = false;  // one sandbox runs the sequence, as recorded
   decide_zygote(options, *sandbox, workers, settings);
   // The host session takes the workers' pytest arguments after their `-p bulkhead_worker`.
   settings.host =
@@ -431,9 +442,10 @@ int run(int argc, char** argv) {
     Supervisor supervisor(*sandbox, launch, settings, terminal);
     result = supervisor.run();
   }
+  // A replay reports what the sequence did, once: no retries.
   result.exit_code =
       run_retries(*sandbox, launch, settings, terminal_options,
-                  {options.retries, options.flaky_result == "pass"}, terminal, result);
+                  {replay ? 0 : options.retries, options.flaky_result == "pass"}, terminal, result);
   if (result.pytest_cache && !result.host_session_finished) {
     // No host session wrote pytest's cache: write what this run's pytest would have.
     for (const std::string& problem :
@@ -470,7 +482,7 @@ int run(int argc, char** argv) {
     write_report_views(
         {options.html_path, options.trace_path},
         [&] { return render_json_text(result.records, info); }, terminal);
-    if (options.store_durations) {
+    if (options.store_durations && !replay) {  // a replay's are a partial view
       store_test_durations(options.durations_path, measured_durations(result.records));
       if (!terminal.quiet()) terminal.line("stored test durations in " + options.durations_path);
     }

@@ -11,6 +11,7 @@
 #include "sandbox/profile.h"
 #include "src/cli/option_values.h"
 #include "src/cli/toml.h"
+#include "src/diagnose/replay_list.h"
 
 namespace bulkhead {
 namespace {
@@ -290,10 +291,12 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
                     "Show bulkhead's run options and exit (pytest --help lists pytest's)");
   // Values are taken as text and parsed by the same setters as the config file.
   std::map<std::string, std::string> given;
+  // Given twice, the last one wins (as in pytest): `bulkhead repro` appends its own.
   auto add = [&](const std::string& names, const std::string& key, const std::string& help) {
     app.add_option_function<std::string>(
            names, [&given, key](const std::string& value) { given[key] = value; }, help)
-        ->type_name("");
+        ->type_name("")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   };
   add("-n,--numprocesses", "numprocesses", "Workers: N or auto (CPU quota and affinity)");
   add("--profile", "profile", "Sandbox profile: a name in share/bulkhead/profiles or a path");
@@ -333,6 +336,17 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--isolate", "isolate",
       "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
       "every file, or only per worker");
+  std::string replay_worker;
+  app.add_option("--replay", options.replay_file,
+                 "Run exactly the node ids in FILE (one per line), in that order, in one sandbox "
+                 "(bulkhead repro and bisect write these)")
+      ->type_name("FILE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--replay-worker", replay_worker,
+                 "The worker id of the --replay sandbox (default gw0): PYTEST_XDIST_WORKER and "
+                 "the profile's env templates as in the recorded run")
+      ->type_name("gwN")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add("--retries", "retries",
       "Rerun each failed test up to N times alone, each in a fresh sandbox; one that passes is "
       "replayed after the tests its sandbox ran before it: FLAKY or ORDER-DEPENDENT");
@@ -429,6 +443,23 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       options.write_through.push_back(checked_write_through(path));
     } catch (const UserError& error) {
       throw UserError("bulkhead run: --write-through: " + std::string(error.what()));
+    }
+  }
+  if (!options.replay_file.empty()) {  // read now: a bad list stops the run before it starts
+    try {
+      options.replay = read_replay_file(options.replay_file);
+    } catch (const UserError& error) {
+      throw UserError("--replay: " + std::string(error.what()));
+    }
+  }
+  if (!replay_worker.empty()) {
+    if (options.replay_file.empty()) {
+      throw UserError("--replay-worker names the worker of a --replay, which is missing");
+    }
+    try {
+      options.replay_worker = parse_worker_id(replay_worker);
+    } catch (const UserError& error) {
+      throw UserError("--replay-worker: " + std::string(error.what()));
     }
   }
   if (require_isolation) options.require_isolation = true;

@@ -41,9 +41,12 @@ struct RunOptions {
   std::string durations_path = ".test_durations";  // pytest-split's file, relative to the cwd
   std::string zygote = "auto";                     // on | off | auto (src/run/zygote.h)
   std::string isolate = "worker";                  // test | file | worker: a sandbox per ...
-  std::vector<std::string> forwards;           // --forward (all of them), else pyproject `forward`
-  std::string forwards_origin;                 // "--forward" or "<pyproject> forward"
-  std::optional<std::string> setup, teardown;  // once per run
+  std::string replay_file;                         // --replay FILE
+  std::vector<std::string> replay;    // its node ids, read at parse: run exactly these, in order
+  int replay_worker = 0;              // --replay-worker gwN: the replay's worker id
+  std::vector<std::string> forwards;  // --forward (all of them), else pyproject `forward`
+  std::string forwards_origin;        // "--forward" or "<pyproject> forward"
+  std::optional<std::string> setup, teardown;                // once per run
   std::optional<std::string> worker_setup, worker_teardown;  // once per worker slot
   std::optional<double> setup_timeout_s;                     // each setup/teardown command
   std::string leaks = "warn";             // warn | fail | off (bulkhead_leaks.py)

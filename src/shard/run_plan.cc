@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "src/diagnose/replay_list.h"
 #include "src/shard/partition.h"
 
 namespace bulkhead {
@@ -35,12 +36,17 @@ std::string format_expected(double seconds) {
 RunPlanner::RunPlanner(ShardSpec spec, DistMode mode, DurationSource split, DurationSource order)
     : spec_(std::move(spec)), mode_(mode), split_(std::move(split)), order_(std::move(order)) {}
 
+void RunPlanner::replay(std::vector<std::string> nodeids, std::string list) {
+  replay_ = std::move(nodeids);
+  replay_list_ = std::move(list);
+}
+
 WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
-  WorkPlan work;
+  WorkPlan work = replay_.empty() ? WorkPlan{} : replay_plan(items, replay_, replay_list_);
   const Estimates order = estimate(items, order_);
   work.expected_s = order.expected_s;
   work.order_s = order.order_s;
-  if (!spec_.sharded()) return work;
+  if (!spec_.sharded() || !replay_.empty()) return work;
 
   const Estimates split = estimate(items, split_);
   const ShardPartition partition = partition_shards(mode_, items, split.expected_s, spec_.total);

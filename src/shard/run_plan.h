@@ -26,6 +26,11 @@ class RunPlanner {
   // the terminal after the collection line.
   WorkPlan plan(const std::vector<ScheduledItem>& items);
 
+  // A replay (--replay): exactly `nodeids`, in that order, instead of the mode's units and any
+  // shard; plan() then throws UserError naming those the collection lacks (`list` names the
+  // list).
+  void replay(std::vector<std::string> nodeids, std::string list);
+
   const ShardSpec& spec() const { return spec_; }
   const std::optional<ShardAssignment>& assignment() const { return assignment_; }
 
@@ -35,6 +40,8 @@ class RunPlanner {
   DurationSource split_;
   DurationSource order_;
   std::optional<ShardAssignment> assignment_;
+  std::vector<std::string> replay_;
+  std::string replay_list_;
 };
 
 // "12.3 s", "850 ms", "2 min 5 s": expected times in a header line.
