@@ -462,6 +462,8 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
       throw UserError("--replay-worker: " + std::string(error.what()));
     }
   }
+  // A replay repeats part of a recorded run: it records nothing (nor becomes the last run).
+  if (!options.replay_file.empty()) options.record = false;
   if (require_isolation) options.require_isolation = true;
   if (keep_logs) options.keep_logs = true;
   if (no_record) options.record = false;

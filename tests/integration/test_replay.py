@@ -1,9 +1,9 @@
-"""`bulkhead run --replay FILE --replay-worker gwN`: exactly the listed tests, in the listed order,
-in one sandbox whose worker id is gwN (PYTEST_XDIST_WORKER, the worker count asked for, the
-profile's env templates, the slot's --worker-setup); what a polluter leaves in that process reaches its victim; unknown node
-ids and bad lists are named; the recorded run's reports can be overridden (the last flag wins)
-and retries and stored durations stay off. In zygote and spawn mode (`--zygote on|off`: with
-one worker, auto would spawn)."""
+"""`bulkhead run --replay FILE --replay-worker gwN`: exactly the listed tests, in the listed
+order, in one sandbox whose worker id is gwN (PYTEST_XDIST_WORKER, the worker count asked for,
+the profile's env templates, the slot's --worker-setup); what a polluter leaves in that process
+reaches its victim; unknown node ids and bad lists are named; the recorded run's reports can be
+overridden (the last flag wins) and retries, stored durations and the run record stay off. In
+zygote and spawn mode (`--zygote on|off`: with one worker, auto would spawn)."""
 import json
 import os
 
@@ -84,9 +84,11 @@ def test_a_polluter_replayed_before_its_victim_makes_it_fail(tmp_path, zygote):
     suite = copy_suite("diagnose", tmp_path)
     together = _list(tmp_path / "together.txt", POLLUTER, VICTIM)
     # The recorded run's own reports are overridden (the last flag wins), retries stay off.
+    env = dict(os.environ)
+    env.pop("BULKHEAD_RECORD_DIR", None)  # where a record would go: the suite's .bulkhead/runs
     result = run_bulkhead("--json", "first.json", "--junitxml", "first.xml", "--retries", "2",
                           "--store-durations", "--replay", together, "--json", "replay.json",
-                          "--junitxml", "", "--zygote", zygote, cwd=suite)
+                          "--junitxml", "", "--zygote", zygote, cwd=suite, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 failed, 1 passed" in result.stdout, result.stdout
     assert "cache left filled" in result.stdout
@@ -94,6 +96,7 @@ def test_a_polluter_replayed_before_its_victim_makes_it_fail(tmp_path, zygote):
     assert not (tmp_path / "diagnose" / "first.json").exists()
     assert not (tmp_path / "diagnose" / "first.xml").exists()
     assert not (tmp_path / "diagnose" / ".test_durations").exists()
+    assert not (tmp_path / "diagnose" / ".bulkhead" / "runs").exists()  # no run record
     report = json.loads((tmp_path / "diagnose" / "replay.json").read_text())
     outcomes = {t["nodeid"]: t["outcome"] for t in report["tests"]}
     assert outcomes == {POLLUTER: "passed", VICTIM: "failed"}
