@@ -18,6 +18,7 @@
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "src/host/host_spawn.h"
 
 namespace bulkhead::services {
 namespace {
@@ -96,30 +97,13 @@ void start(const ShellCommand& command, Running& running, CommandResult& result)
   std::vector<char*> envp;
   for (auto& entry : env) envp.push_back(entry.data());
   envp.push_back(nullptr);
-  std::string sh = "sh", dash_c = "-c", text = command.command;
-  char* argv[] = {sh.data(), dash_c.data(), text.data(), nullptr};
-
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&files, 1, (command.log_base + ".out").c_str(),
-                                   O_WRONLY | O_APPEND, 0);
-  posix_spawn_file_actions_addopen(&files, 2, (command.log_base + ".err").c_str(),
-                                   O_WRONLY | O_APPEND, 0);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  const int error = ::posix_spawn(&running.pid, "/bin/sh", &files, &attributes, argv, envp.data());
-  posix_spawn_file_actions_destroy(&files);
-  posix_spawnattr_destroy(&attributes);
+  HostSpawn spawn;
+  spawn.path = "/bin/sh";
+  spawn.argv = {"sh", "-c", command.command};
+  spawn.envp = envp.data();
+  spawn.stdout_path = command.log_base + ".out";
+  spawn.stderr_path = command.log_base + ".err";
+  const int error = spawn_in_own_group(spawn, running.pid);
   if (error != 0) {
     result.error = std::string("cannot start /bin/sh: ") + std::strerror(error);
     return;
