@@ -10,5 +10,7 @@ int cmd_run(int argc, char** argv);
 int cmd_merge(int argc, char** argv);
 int cmd_runs(int argc, char** argv);  // src/cli/cmd_records.cc
 int cmd_show(int argc, char** argv);
+int cmd_repro(int argc, char** argv);  // src/cli/cmd_diagnose.cc
+int cmd_bisect(int argc, char** argv);
 
 }  // namespace bulkhead

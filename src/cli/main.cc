@@ -18,6 +18,9 @@ constexpr const char* kUsage =
     "  runs     list the run records, newest first\n"
     "  show     a run's record, or where a test ran and after what (bulkhead show [RUN] "
     "[NODEID])\n"
+    "  repro    replay a failed test's sandbox sequence and the test alone: consistent, "
+    "order-dependent or flaky\n"
+    "  bisect   find the earlier tests that make an order-dependent test fail\n"
     "  exec     run one command in a sandbox (bulkhead exec --memory 512M -- CMD...)\n"
     "  doctor   report what this kernel and user allow, and which python has pytest\n"
     "\n"
@@ -39,6 +42,8 @@ int main(int argc, char** argv) {
   if (command == "merge") return bulkhead::cmd_merge(argc - 1, argv + 1);
   if (command == "runs") return bulkhead::cmd_runs(argc - 1, argv + 1);
   if (command == "show") return bulkhead::cmd_show(argc - 1, argv + 1);
+  if (command == "repro") return bulkhead::cmd_repro(argc - 1, argv + 1);
+  if (command == "bisect") return bulkhead::cmd_bisect(argc - 1, argv + 1);
   if (command == "exec") return bulkhead::cmd_exec(argc - 1, argv + 1);
   if (command == "doctor") return bulkhead::cmd_doctor(argc - 1, argv + 1);
   std::fprintf(stderr, "bulkhead: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -36,7 +36,7 @@ struct Simulation {
 };
 
 TEST(DeltaDebug, OnePolluterIn2000InLogRounds) {
-  // Rounds for the worst polluter position, by width; the figures docs/diagnose.md states.
+  // Rounds for the worst polluter position, by width; the bound docs/benchmarks.md states.
   for (int width : {1, 2, 4}) {
     int worst = 0;
     for (std::size_t polluter : {0ul, 1ul, 777ul, 1000ul, 1999ul}) {
