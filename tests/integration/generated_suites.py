@@ -60,3 +60,28 @@ def clustered(heavy_tests=30, heavy_s=0.3, light_tests=170, light_s=0.02, files=
     for f in range(files - 1):
         modules[f"test_b{f:02d}.py"] = [light_s] * (light_tests // (files - 1))
     return modules
+
+
+def polluted_sequence(root, tests, polluters):
+    """A suite for `bulkhead bisect`: test_steps.py::test_step[0..tests-1] then
+    test_victim.py::test_victim, which fails when every step in `polluters` ran before it in its
+    process (each sets a module global). Run with -n 1, the sandbox's sequence is all the steps
+    in order, then the victim. Returns (the victim's node id, the polluters' node ids)."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "pyproject.toml"), "w") as f:
+        f.write('[tool.pytest.ini_options]\n'
+                'addopts = "-p no:cacheprovider -p no:randomly -p no:random_order"\n')
+    with open(os.path.join(root, "sequence_state.py"), "w") as f:
+        f.write("SET = set()\n")
+    with open(os.path.join(root, "test_steps.py"), "w") as f:
+        f.write("import pytest\n\nimport sequence_state\n\nPOLLUTERS = %r\n\n\n"
+                "@pytest.mark.parametrize('n', range(%d))\n"
+                "def test_step(n):\n"
+                "    if n in POLLUTERS:\n"
+                "        sequence_state.SET.add(n)\n" % (sorted(polluters), tests))
+    with open(os.path.join(root, "test_victim.py"), "w") as f:
+        f.write("import sequence_state\n\n\n"
+                "def test_victim():\n"
+                "    assert not set(%r) <= sequence_state.SET, 'polluted'\n" % sorted(polluters))
+    return ("test_victim.py::test_victim",
+            ["test_steps.py::test_step[%d]" % n for n in sorted(polluters)])
