@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "src/record/record_views.h"
+
 namespace bulkhead {
 namespace {
 
@@ -87,11 +89,11 @@ BisectReport run_bisect(const Diagnosis& diagnosis, ReplayRunner& runner, int wi
       const std::string list = keep_list(diagnosis, "bisect", sequence);
       std::fprintf(out, "reproduce with just %s:\n  %s\n",
                    report.polluters.size() == 1 ? "it" : "them",
-                   shell_line(replay_command(target, list)).c_str());
+                   record::quoted_command(replay_command(target, list)).c_str());
       std::vector<std::string> pytest = {diagnosis.python.empty() ? "python3" : diagnosis.python,
                                          "-m", "pytest", "-p", "no:randomly"};
       pytest.insert(pytest.end(), sequence.begin(), sequence.end());
-      std::fprintf(out, "  or, outside the sandbox: %s\n", shell_line(pytest).c_str());
+      std::fprintf(out, "  or, outside the sandbox: %s\n", record::quoted_command(pytest).c_str());
       report.status = 0;
       break;
     }

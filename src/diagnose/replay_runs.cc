@@ -135,23 +135,6 @@ std::vector<std::string> replay_command(const ReplayTarget& target, const std::s
   return argv;
 }
 
-std::string shell_line(const std::vector<std::string>& words) {
-  std::string line;
-  for (const std::string& word : words) {
-    const bool plain = !word.empty() && word.find_first_not_of(
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                            "0123456789_-+=./:,@%") == std::string::npos;
-    std::string quoted = word;
-    if (!plain) {
-      quoted = "'";
-      for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      quoted += "'";
-    }
-    line += (line.empty() ? "" : " ") + quoted;
-  }
-  return line;
-}
-
 ReplayRunner::ReplayRunner(std::string self, std::string scratch)
     : self_(std::move(self)), scratch_(std::move(scratch)) {
   sigset_t mask;

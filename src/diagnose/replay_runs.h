@@ -29,8 +29,6 @@ struct ReplayTarget {
 // The command a user types to replay the list in `list_path`: the recorded command line with
 // --replay, --replay-worker and the extra arguments inserted before any `--`.
 std::vector<std::string> replay_command(const ReplayTarget& target, const std::string& list_path);
-// `words` as one shell line, quoted where needed.
-std::string shell_line(const std::vector<std::string>& words);
 
 struct ReplayOutcome {
   std::string outcome;  // the test's overall outcome ("failed", "passed", ...); "" not run

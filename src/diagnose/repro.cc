@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "src/record/record_views.h"
+
 namespace bulkhead {
 namespace {
 
@@ -49,8 +51,9 @@ int run_repro(const Diagnosis& diagnosis, ReplayRunner& runner, std::FILE* out) 
   std::fprintf(out, "  after its %s: %s\n  alone: %s\n  (both in %.1fs)\n",
                plural(diagnosis.predecessors.size(), "predecessor").c_str(),
                outcome_text(replay).c_str(), outcome_text(alone).c_str(), seconds);
-  const std::string replay_command_line = shell_line(replay_command(target, sequence_list));
-  const std::string alone_command_line = shell_line(replay_command(target, alone_list));
+  const std::string replay_command_line =
+      record::quoted_command(replay_command(target, sequence_list));
+  const std::string alone_command_line = record::quoted_command(replay_command(target, alone_list));
   const bool replay_failed = failing_outcome(replay.outcome);
   const bool alone_failed = failing_outcome(alone.outcome);
   switch (repro_verdict(replay_failed, alone_failed)) {
@@ -67,7 +70,7 @@ int run_repro(const Diagnosis& diagnosis, ReplayRunner& runner, std::FILE* out) 
       std::fprintf(out, "  fails:  %s\n", replay_command_line.c_str());
       std::fprintf(out, "  passes: %s\n", alone_command_line.c_str());
       std::fprintf(out, "  which of them: bulkhead bisect %s --run %s\n",
-                   shell_line({target.nodeid}).c_str(), diagnosis.run_id.c_str());
+                   record::quoted_command({target.nodeid}).c_str(), diagnosis.run_id.c_str());
       return kDiagnoseOrderDependent;
     case ReproVerdict::Flaky:
       std::fprintf(out,

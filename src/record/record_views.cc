@@ -41,6 +41,20 @@ std::string size_text(uint64_t bytes) {
   return std::to_string(bytes) + " bytes";
 }
 
+std::string exit_text(const RunRecord& run, bool running) {
+  if (run.finished) return std::to_string(run.exit_code);
+  return running ? "running" : "died";
+}
+
+std::string outcome_word(const RecordedTest& test) {
+  std::string word = test.outcome;
+  for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!test.cause.empty() && test.cause != "notrun") word += " (" + test.cause + ")";
+  return word;
+}
+
+}  // namespace
+
 std::string quoted_command(const std::vector<std::string>& argv) {
   std::string out;
   for (const std::string& arg : argv) {
@@ -56,20 +70,6 @@ std::string quoted_command(const std::vector<std::string>& argv) {
   }
   return out;
 }
-
-std::string exit_text(const RunRecord& run, bool running) {
-  if (run.finished) return std::to_string(run.exit_code);
-  return running ? "running" : "died";
-}
-
-std::string outcome_word(const RecordedTest& test) {
-  std::string word = test.outcome;
-  for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (!test.cause.empty() && test.cause != "notrun") word += " (" + test.cause + ")";
-  return word;
-}
-
-}  // namespace
 
 std::string counts_text(const RunRecord& run) {
   std::string out;

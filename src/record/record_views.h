@@ -19,6 +19,9 @@ struct RunListing {
 // `bulkhead runs`: id, when (local time), counts, wall, exit; newest first as given.
 std::string runs_table(const std::vector<RunListing>& runs);
 
+// `argv` as one shell line, each word quoted when the shell would read it otherwise.
+std::string quoted_command(const std::vector<std::string>& argv);
+
 // "3 failed, 97 passed, 1 timeout" from a record's counts ("no tests" when none).
 std::string counts_text(const RunRecord& run);
 

@@ -7,6 +7,7 @@
 #include "src/diagnose/bisect.h"
 #include "src/diagnose/env_diff.h"
 #include "src/diagnose/repro.h"
+#include "src/record/record_views.h"
 #include "src/record/run_record.h"
 
 namespace bulkhead {
@@ -47,10 +48,11 @@ TEST(ReplayCommand, InsertsTheReplayBeforeAnyDoubleDash) {
                                       "--replay-worker", "gw2", "--randomly-seed=7"}));
 }
 
-TEST(ReplayCommand, ShellLineQuotesWhatNeedsIt) {
-  EXPECT_EQ(shell_line({"bulkhead", "run", "-k", "not slow", "t.py::test[a b]", "it's", ""}),
-            "bulkhead run -k 'not slow' 't.py::test[a b]' 'it'\\''s' ''");
-  EXPECT_EQ(shell_line({"t.py::test_x", "--json=/tmp/r.json", "a,b@c%d+e"}),
+TEST(ReplayCommand, PrintedCommandsQuoteWhatTheShellWouldReadOtherwise) {
+  EXPECT_EQ(
+      record::quoted_command({"bulkhead", "run", "-k", "not slow", "t.py::test[a b]", "it's", ""}),
+      "bulkhead run -k 'not slow' 't.py::test[a b]' 'it'\\''s' ''");
+  EXPECT_EQ(record::quoted_command({"t.py::test_x", "--json=/tmp/r.json", "a,b@c%d+e"}),
             "t.py::test_x --json=/tmp/r.json a,b@c%d+e");
 }
 
