@@ -41,8 +41,8 @@ int diagnose(Command command, int argc, char** argv) {
   app.add_option("--run", options.run, "The run (an id or a unique prefix; default: the last)")
       ->type_name("ID");
   app.add_option("--record-dir", options.record_dir,
-                 "Where the run records are (default: $BULKHEAD_RECORD_DIR, else the project's "
-                 ".bulkhead/runs)")
+                 "Where the run records are (default: as `bulkhead runs` finds them: "
+                 "$BULKHEAD_RECORD_DIR, pyproject's record_dir, else the nearest .bulkhead/runs)")
       ->type_name("DIR");
   if (command == Command::Bisect) {
     app.add_option("-n,--numprocesses", options.width,
