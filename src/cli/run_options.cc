@@ -265,7 +265,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     try {
       setters().at("zygote")(options, mode);
     } catch (const UserError& error) {
-      throw UserError(std::string("bulkhead run: BULKHEAD_ZYGOTE_MODE: ") + error.what());
+      throw UserError(std::string("BULKHEAD_ZYGOTE_MODE: ") + error.what());
     }
   }
   if (const char* dir = std::getenv("BULKHEAD_RECORD_DIR"); dir != nullptr && *dir) {
@@ -417,7 +417,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     options.help_text = app.help();
     return options;
   } catch (const CLI::ParseError& error) {
-    throw UserError(std::string("bulkhead run: ") + error.what());
+    throw UserError(error.what());
   }
   for (const auto& [key, value] : given) {
     try {
@@ -425,16 +425,16 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     } catch (const UserError& error) {
       std::string option = key;  // the flag as typed: --flaky-result, not the key flaky_result
       std::replace(option.begin(), option.end(), '_', '-');
-      throw UserError("bulkhead run: --" + option + ": " + error.what());
+      throw UserError("--" + option + ": " + error.what());
     }
   }
   if (options.isolate == "test" && options.dist != DistMode::Load) {
-    throw UserError("bulkhead run: --isolate test runs every test alone, but --dist " +
+    throw UserError("--isolate test runs every test alone, but --dist " +
                     std::string(dist_mode_name(options.dist)) + " keeps tests together");
   }
   if (options.isolate == "file" && options.dist != DistMode::Load &&
       options.dist != DistMode::LoadFile) {
-    throw UserError("bulkhead run: --isolate file runs every file alone, but --dist " +
+    throw UserError("--isolate file runs every file alone, but --dist " +
                     std::string(dist_mode_name(options.dist)) + " groups tests otherwise");
   }
   if (options.isolate == "file") options.dist = DistMode::LoadFile;
@@ -442,7 +442,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
     try {
       options.write_through.push_back(checked_write_through(path));
     } catch (const UserError& error) {
-      throw UserError("bulkhead run: --write-through: " + std::string(error.what()));
+      throw UserError("--write-through: " + std::string(error.what()));
     }
   }
   if (!options.replay_file.empty()) {  // read now: a bad list stops the run before it starts

@@ -37,3 +37,18 @@ def test_plain_pytest_says_the_same_for_a_bad_k(tmp_path):
     result = run_pytest("-k", "a and (", cwd=suite)
     assert result.returncode == 4
     assert CASES["bad -k"][1] in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dist", "nope"], "bulkhead run: --dist: expected one of load, loadfile, loadscope, "
+                         "loadgroup, got 'nope'\n"),
+    (["--timeout", "soon"], "bulkhead run: --timeout: "),
+    (["--isolate", "test", "--dist", "loadfile"], "bulkhead run: --isolate test runs every test "
+                                                  "alone, but --dist "),
+])
+def test_a_bad_bulkhead_option_is_named_once(tmp_path, args, message):
+    suite = copy_suite("run_basic", tmp_path)
+    result = run_bulkhead(*args, cwd=suite, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("bulkhead run:") == 1, result.stderr
