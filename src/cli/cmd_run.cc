@@ -435,6 +435,7 @@ int run(int argc, char** argv) {
       make_run_recorder(options, python, profile, launch, settings,
                         {run_id, start_time, cwd, project_dir, randomly_seed});
   settings.observer = recorder.get();
+  settings.defer_closing_line = options.retries > 0;
 
   RunResult result;
   {

@@ -29,7 +29,7 @@ const char* escape_for(const char* color) {
 }
 
 const char* color_for_category(const std::string& category) {
-  if (category == "failed" || category == "error") return "red";
+  if (category == "failed" || category == "error" || category == "order-dependent") return "red";
   if (category == "passed") return "green";
   return "yellow";
 }
@@ -548,8 +548,8 @@ std::vector<std::string> Terminal::unknown_categories(const SummaryInput& input)
 
 const char* Terminal::main_color(const SummaryInput& input) const {
   bool failed = false, passed = false;
-  bool warned =
-      !input.warnings.empty() || input.not_run_shown > 0 || !unknown_categories(input).empty();
+  bool warned = !input.warnings.empty() || input.not_run_shown > 0 ||
+                !unknown_categories(input).empty() || !input.extra_counts.empty();
   for (const DisplayedTest& test : input.tests) {
     for (const PhaseReport& phase : test.record->phases) {
       const std::string category = phase_category(phase);
@@ -582,6 +582,7 @@ void Terminal::closing_line(const SummaryInput& input) {
   counts["deselected"] = input.deselected;
   counts["warnings"] = input.warnings.size();
   counts["not run"] = input.not_run_shown;
+  for (const auto& [key, count] : input.extra_counts) counts[key] = count;
   const char* color = main_color(input);
   std::string plain;
   std::string painted;
@@ -591,6 +592,7 @@ void Terminal::closing_line(const SummaryInput& input) {
                                    "xfailed", "xpassed", "warnings", "error"};
   for (const std::string& category : unknown_categories(input)) keys.push_back(category);
   keys.push_back("not run");
+  for (const auto& extra : input.extra_counts) keys.push_back(extra.first);
   for (const std::string& key : keys) {
     const std::size_t count = counts[key];
     if (count == 0) continue;
@@ -649,7 +651,7 @@ void Terminal::summary(const SummaryInput& input) {
     line("INTERNALERROR> " + error, "red");
   }
   if (!input.interrupted.empty()) separator('!', input.interrupted, "red");
-  closing_line(input);
+  if (input.closing) closing_line(input);
 }
 
 }  // namespace bulkhead

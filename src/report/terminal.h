@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "src/report/test_model.h"
@@ -49,6 +50,9 @@ struct SummaryInput {
   std::vector<std::string> internal_errors;
   double duration_s = 0;
   std::string plugin_sections;  // what plugins add to pytest's terminal summary (coverage...)
+  bool closing = true;          // false: the closing line is left to a later phase (--retries)
+  // Counts after pytest's in the closing line ("flaky", "order-dependent"), in this order.
+  std::vector<std::pair<std::string, std::size_t>> extra_counts;
 };
 
 class Terminal {
@@ -77,6 +81,8 @@ class Terminal {
 
   // Everything from the ERRORS section to the closing line.
   void summary(const SummaryInput& input);
+  // pytest's closing line alone: "=== 1 failed, 9 passed in 0.12s ===".
+  void closing_line(const SummaryInput& input);
 
   std::string paint(std::string_view text, const char* color, bool bold = false) const;
 
@@ -95,7 +101,6 @@ class Terminal {
   void short_summary(const SummaryInput& input);
   void warnings_summary(const SummaryInput& input);
   void top_memory_section(const SummaryInput& input);
-  void closing_line(const SummaryInput& input);
   void phase_body(const PhaseReport& phase, const protocol::PhaseDisplay* display);
   const char* main_color(const SummaryInput& input) const;
   static std::vector<std::string> unknown_categories(const SummaryInput& input);

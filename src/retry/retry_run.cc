@@ -80,6 +80,7 @@ class SubRuns {
     settings.host.off_reason = "retries run without the host session";
     settings.live_progress = false;  // quiet: neither the status line nor the terminal's keys
     settings.terminal_keys = false;
+    settings.defer_closing_line = false;
     settings.plan_work = [&nodeids, alone](const std::vector<ScheduledItem>& items) {
       std::map<std::string, std::size_t> at;
       for (std::size_t i = 0; i < items.size(); ++i) at.emplace(items[i].nodeid, i);
@@ -131,16 +132,38 @@ std::string plural(std::size_t n, const std::string& word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
+// The run's closing line, which the first run left to the retries: pytest's counts over each
+// test's final result, then the verdicts, in the whole run's time.
+void close_run(Terminal& terminal, RunResult& result, double retries_s,
+               std::vector<std::pair<std::string, std::size_t>> verdicts = {}) {
+  if (!result.deferred_closing) return;
+  SummaryInput input = std::move(*result.deferred_closing);
+  result.deferred_closing.reset();
+  for (const TestRecord& test : result.records) input.tests.push_back({&test, nullptr});
+  input.extra_counts = std::move(verdicts);
+  input.duration_s += retries_s;
+  terminal.closing_line(input);
+}
+
 }  // namespace
 
 int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
                 const SupervisorSettings& settings, const TerminalOptions& terminal_options,
                 const RetryOptions& options, Terminal& terminal, RunResult& result) {
-  if (options.retries <= 0 || result.exit_code != 1) return result.exit_code;
+  if (options.retries <= 0 || result.exit_code != 1) {
+    close_run(terminal, result, 0);
+    return result.exit_code;
+  }
   const auto started = std::chrono::steady_clock::now();
+  const auto elapsed = [&started] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
   RetryBook book(ran_tests(result.records), options.retries);
   const std::vector<std::size_t> failed = book.failed_tests();
-  if (failed.empty()) return result.exit_code;
+  if (failed.empty()) {
+    close_run(terminal, result, 0);
+    return result.exit_code;
+  }
   std::map<std::size_t, TestRecord*> by_index;
   for (TestRecord& test : result.records) by_index[test.index] = &test;
 
@@ -187,6 +210,7 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
 
   if (runs.interrupted()) {
     terminal.line("bulkhead: retries interrupted; the first run's results stand", "red");
+    close_run(terminal, result, elapsed());
     return 2;
   }
   std::size_t counts[3] = {0, 0, 0};  // failed, flaky, order-dependent
@@ -239,17 +263,13 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
   for (const TestRecord& test : result.records) {
     any_failing |= test.cause == Cause::NotRun || failing(test);
   }
-  std::vector<std::string> parts;
-  if (counts[0]) parts.push_back(std::to_string(counts[0]) + " failed");
-  if (counts[1]) parts.push_back(std::to_string(counts[1]) + " flaky");
-  if (counts[2]) parts.push_back(std::to_string(counts[2]) + " order-dependent");
-  std::string text;
-  for (const std::string& part : parts) text += (text.empty() ? "" : ", ") + part;
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  char elapsed[32];
-  std::snprintf(elapsed, sizeof elapsed, " after retries in %.2fs", seconds);
-  terminal.separator('=', text + elapsed, any_failing ? "red" : "yellow", true);
+  char retried[48];
+  std::snprintf(retried, sizeof retried, "retries took %.2fs", elapsed());
+  terminal.line(retried);
+  std::vector<std::pair<std::string, std::size_t>> verdicts;
+  if (counts[1]) verdicts.emplace_back("flaky", counts[1]);
+  if (counts[2]) verdicts.emplace_back("order-dependent", counts[2]);
+  close_run(terminal, result, elapsed(), std::move(verdicts));
   return any_failing ? 1 : 0;
 }
 

@@ -50,6 +50,9 @@ struct SupervisorSettings {
   bool isolate_units = false;       // --isolate test|file: every unit in a fresh sandbox
   HostLaunch host;                  // the host session, started when a worker needs it
   WorkerHooks* hooks = nullptr;     // told of each worker's start and end (forwards)
+  // --retries: a run that ends failed (status 1) leaves its closing line to the retries, which
+  // count the tests' final results (RunResult::deferred_closing).
+  bool defer_closing_line = false;
   RunObserver* observer = nullptr;  // told of the collection and each test's end (the record)
 };
 
@@ -62,6 +65,8 @@ struct RunResult {
   std::optional<protocol::PytestCacheFacts> pytest_cache;  // as the first worker saw it
   std::vector<std::string> collected;                      // node ids of the collection
   bool host_session_finished = false;  // it ran pytest's session finish (wrote the cache)
+  // SupervisorSettings::defer_closing_line: what the closing line counts besides `records`.
+  std::optional<SummaryInput> deferred_closing;
 };
 
 class Supervisor {

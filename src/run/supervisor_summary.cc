@@ -86,15 +86,20 @@ RunResult Supervisor::Loop::finish() {
   summary.interrupted = stop_reason_;
   summary.internal_errors = internal_errors_;
   summary.duration_s = std::chrono::duration_cast<Seconds>(Clock::now() - start_time_).count();
+  result.exit_code = exit_code(not_run_shown);
+  if (host.finished && host.exit_status == 1 && result.exit_code == 0) result.exit_code = 1;
+  summary.closing = !(settings_.defer_closing_line && result.exit_code == 1);
   if ((reference_ || !internal_errors_.empty()) && usage_error_.empty()) {
     terminal_.summary(summary);
+    if (!summary.closing) {
+      result.deferred_closing = summary;
+      result.deferred_closing->tests.clear();  // they point into this loop's records
+    }
   }
 
   for (std::size_t index : finish_order_) result.records.push_back(records_[index]);
   std::sort(result.records.begin(), result.records.end(),
             [](const TestRecord& a, const TestRecord& b) { return a.index < b.index; });
-  result.exit_code = exit_code(not_run_shown);
-  if (host.finished && host.exit_status == 1 && result.exit_code == 0) result.exit_code = 1;
   result.host_session_finished = host.finished;
   if (reference_) result.pytest_cache = reference_->cache;
   for (const TestRecord& record : records_) result.collected.push_back(record.nodeid);

@@ -21,6 +21,11 @@ def _run(suite, *args):
                         cwd=suite)
 
 
+def _closing_line(out):
+    """The last "=== ... ===" line (report paths may follow it)."""
+    return [line for line in out.splitlines() if line.startswith("=")][-1]
+
+
 def test_retries_classify_in_terminal_junit_and_json(tmp_path):
     suite = copy_suite("retries", tmp_path)
     result = _run(suite, "--retries", "2", "--json", "r.json", "--junitxml", "r.xml")
@@ -34,7 +39,10 @@ def test_retries_classify_in_terminal_junit_and_json(tmp_path):
                       "its sandbox ran before it$", out, re.M)
     assert match and int(match.group(1)) >= 2, out
     assert f"FAILED {ALWAYS} - failed 3 of 3 attempts" in out, out
-    assert "1 failed, 1 flaky, 1 order-dependent after retries in" in out, out
+    # One closing line, the last, over each test's final result, then the verdicts.
+    assert re.search(r"^=+ 2 failed, 9 passed, 1 flaky, 1 order-dependent in [\d.]+s =+$",
+                     _closing_line(out)), out
+    assert "3 failed, 8 passed" not in out, out
 
     report = json.loads((tmp_path / "retries" / "r.json").read_text())
     tests = {t["nodeid"]: t for t in report["tests"]}
@@ -73,6 +81,9 @@ def test_flaky_result_decides_the_exit_status(tmp_path, flaky_result, status):
     result = _run(suite, "--retries", "1", "--flaky-result", flaky_result, "-k", "flaky")
     assert result.returncode == status, result.stdout + result.stderr
     assert f"FLAKY {FLAKY} - failed 1 of 2 attempts (--flaky-result {flaky_result})" in result.stdout
+    outcome = "passed" if flaky_result == "pass" else "failed"
+    last = _closing_line(result.stdout)
+    assert re.search(rf"^=+ 1 {outcome}, 10 deselected, 1 flaky in [\d.]+s =+$", last), last
 
 
 def test_without_retries_nothing_reruns(tmp_path):
