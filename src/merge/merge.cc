@@ -164,6 +164,8 @@ MergeResult merge_shards(std::vector<ShardInput> inputs) {
     if (reported[i] != nullptr) {
       TestRecord test = *reported[i];
       if (test.cause == Cause::NotRun) test.cause_message += " (" + where + ")";
+      // Every shard has a gw0: "2/gw0" is shard 2's, one lane each in the timeline.
+      if (!test.worker.empty()) test.worker = std::to_string(s + 1) + "/" + test.worker;
       out.not_run += test.cause == Cause::NotRun || test.phases.empty();
       out.tests.push_back(std::move(test));
       continue;

@@ -118,6 +118,9 @@ def check_merged(reference, merged_json, merged_junit, merge_result):
     assert junit_cases(merged_junit) == junit_cases(reference["junit"])
     assert len(merged["shards"]) == SHARDS
     assert sorted(s["index"] for s in merged["shards"]) == [1, 2, 3, 4]
+    # Every shard has a gw0: the merged report names shard 2's "2/gw0" (a lane of its own).
+    ran = [t for t in merged["tests"] if t["phases"]]
+    assert ran and all(re.fullmatch(r"[1-4]/gw\d+", t["worker"]) for t in ran), ran[:3]
     return merged
 
 

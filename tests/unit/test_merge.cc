@@ -70,7 +70,12 @@ TEST(Merge, AllShardsGiveTheWholeCollectionInOrder) {
   MergeResult merged = merge_shards(inputs);
   ASSERT_TRUE(merged.errors.empty()) << merged.errors[0];
   ASSERT_EQ(merged.tests.size(), 10u);
-  for (std::size_t i = 0; i < 10; ++i) EXPECT_EQ(merged.tests[i].index, i);
+  const std::vector<int> shard_of = inputs[0].run.shard->shard_of;
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(merged.tests[i].index, i);
+    // Each shard's gw0 is a worker of its own in the merged result.
+    EXPECT_EQ(merged.tests[i].worker, std::to_string(shard_of[i] + 1) + "/gw0");
+  }
   EXPECT_EQ(merged.exit_code, 0);
   EXPECT_EQ(count_outcomes(merged.tests).passed, 10u);
   ASSERT_EQ(merged.shards.size(), 4u);

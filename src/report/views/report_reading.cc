@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 #include <utility>
 
 namespace bulkhead {
@@ -118,11 +119,17 @@ std::string report_run_id(const json& report) {
 }
 
 int worker_number(const std::string& worker) {
-  int n = 0;
-  for (char c : worker) {
-    if (c >= '0' && c <= '9') n = n * 10 + (c - '0');
-  }
-  return n;
+  auto digits = [](std::string_view text) {
+    int n = 0;
+    for (char c : text) {
+      if (c >= '0' && c <= '9') n = n * 10 + (c - '0');
+    }
+    return n;
+  };
+  const std::size_t slash = worker.find('/');
+  if (slash == std::string::npos) return digits(worker);
+  return digits(std::string_view(worker).substr(0, slash)) * 10000 +
+         digits(std::string_view(worker).substr(slash + 1));
 }
 
 std::string one_line_reason(const ReportTest& test) {

@@ -37,7 +37,8 @@ std::vector<ReportTest> report_tests(const nlohmann::json& report);
 std::vector<ReportSandbox> report_sandboxes(const nlohmann::json& report,
                                             const std::vector<ReportTest>& tests);
 std::string report_run_id(const nlohmann::json& report);
-// 3 for "gw3"; 0 when the name has no number.
+// 3 for "gw3"; 20003 for a merged report's "2/gw3" (shard 2's gw3), so tracks sort by shard
+// and worker; 0 when the name has no number.
 int worker_number(const std::string& worker);
 // The one-line reason a test failed: its cause's message, else the failing phase's message,
 // else the longrepr's last line.
