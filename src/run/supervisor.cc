@@ -492,6 +492,10 @@ void Supervisor::Loop::on(int index, protocol::ReportEvent& event) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   if (phase.outcome == "failed") note_pids_limit(slot, phase, event.report.display);
   record.worker = slot.worker->name();
+  if (record.phases.empty()) {  // setup, call, teardown: one allocation each, not three
+    record.phases.reserve(3);
+    displays_[*event.index].reserve(3);
+  }
   record.phases.push_back(std::move(event.report.phase));
   displays_[*event.index].push_back(std::move(event.report.display));
   if (counts_as_failure) count_failure();
