@@ -18,6 +18,7 @@
 #include "src/cli/option_values.h"
 #include "src/cli/paths.h"
 #include "src/cli/project_root.h"
+#include "src/cli/record_location.h"
 #include "src/cli/run_options.h"
 #include "src/cli/run_recording.h"
 #include "src/cli/version.h"
@@ -35,6 +36,7 @@
 #include "src/services/services.h"
 #include "src/shard/bazel.h"
 #include "src/shard/durations.h"
+#include "src/shard/record_durations.h"
 #include "src/shard/run_plan.h"
 
 extern char** environ;
@@ -312,8 +314,14 @@ int run(int argc, char** argv) {
       options.shard.empty() ? ShardSpec{} : parse_shard(options.shard, process_environment());
   std::optional<BazelTestRun> bazel;
   if (shard.bazel) bazel.emplace(*shard.bazel);
+  // Shards split by `.test_durations` alone (every machine has it); the work is also ordered by
+  // what this machine's recent runs measured.
   const DurationSource durations = load_test_durations(options.durations_path);
-  RunPlanner planner(shard, options.dist, durations, durations);
+  RunPlanner planner(
+      shard, options.dist, durations,
+      options.record ? with_recorded_durations(
+                           durations, recorded_durations(find_runs_dir(options.record_dir, cwd)))
+                     : durations);
   const bool replay = !options.replay.empty();
   if (replay) planner.replay(options.replay, options.replay_file);
   if (inspect_pytest_args(options.pytest_args).cache_show) {
