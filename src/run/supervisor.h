@@ -47,9 +47,9 @@ struct SupervisorSettings {
   // `zygote_refused`: why not, said once at start when set (the workers are spawned).
   bool zygote = false;
   std::string zygote_refused;
-  bool isolate_units = false;       // --isolate test|file: every unit in a fresh sandbox
-  HostLaunch host;                  // the host session, started when a worker needs it
-  WorkerHooks* hooks = nullptr;     // told of each worker's start and end (forwards)
+  bool isolate_units = false;    // --isolate test|file: every unit in a fresh sandbox
+  HostLaunch host;               // the host session, started when a worker needs it
+  WorkerHooks* hooks = nullptr;  // told of each worker's start and end (forwards)
   // --retries: a run that ends failed (status 1) leaves its closing line to the retries, which
   // count the tests' final results (RunResult::deferred_closing).
   bool defer_closing_line = false;
