@@ -34,10 +34,38 @@ def bulkhead_cgroups(root="/sys/fs/cgroup", depth=8):
     return sorted(found)
 
 
+def _under_own_cgroup(path, root="/sys/fs/cgroup"):
+    """Whether `path` lies under this process's own cgroup in its hierarchy (bulkhead makes its
+    groups under its own; a v1 hierarchy can hold other containers' groups beside ours)."""
+    rel = os.path.relpath(path, root)
+    first, _, rest = rel.partition("/")
+    pure_v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, own = line.rstrip("\n").split(":", 2)
+            names = [c.replace("name=", "") for c in controllers.split(",") if c]
+            if controllers == "":  # the unified hierarchy
+                if pure_v2:
+                    inside = rel
+                elif first == "unified":
+                    inside = rest
+                else:
+                    continue
+            elif first in names or first == controllers.replace("name=", ""):
+                inside = rest
+            else:
+                continue
+            own = own.rstrip("/")
+            return own == "" or ("/" + inside).startswith(own + "/")
+    return True
+
+
 def leaked_cgroups():
     """bulkhead-<pid>-* groups whose supervisor has exited (live runs may be in progress)."""
     leaked = []
     for path in bulkhead_cgroups():
+        if not _under_own_cgroup(path):
+            continue  # another container's, on a hierarchy this machine shares: not ours to judge
         name = os.path.basename(path)
         try:
             pid = int(name.split("-")[1])
