@@ -2,14 +2,12 @@
 // plus the atomic file write the report writers share.
 #include "src/report/outcome.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <unordered_map>
 #include <utility>
 
 #include "sandbox/error.h"
+#include "src/report/atomic_file.h"
 
 namespace bulkhead {
 
@@ -29,14 +27,16 @@ std::string phase_category(const PhaseReport& phase) {
   return "";
 }
 
-bool any_failure(const std::vector<TestRecord>& tests) {
-  for (const TestRecord& test : tests) {
-    for (const PhaseReport& phase : test.phases) {
-      const std::string category = phase_category(phase);
-      if (category == "failed" || category == "error") return true;
-    }
+bool has_failure(const TestRecord& test) {
+  for (const PhaseReport& phase : test.phases) {
+    const std::string category = phase_category(phase);
+    if (category == "failed" || category == "error") return true;
   }
   return false;
+}
+
+bool any_failure(const std::vector<TestRecord>& tests) {
+  return std::any_of(tests.begin(), tests.end(), has_failure);
 }
 
 std::string overall_outcome(const TestRecord& test) {
@@ -56,45 +56,47 @@ std::string overall_outcome(const TestRecord& test) {
 
 OutcomeCounts count_outcomes(const std::vector<TestRecord>& tests) {
   OutcomeCounts counts;
-  for (const TestRecord* test : unique_records(tests)) {
-    ++counts.tests;
-    switch (test->cause) {
-      case Cause::Timeout:
-        ++counts.timeout;
-        break;
-      case Cause::Crash:
-        ++counts.crash;
-        break;
-      case Cause::OOM:
-        ++counts.oom;
-        break;
-      case Cause::NotRun:
-        ++counts.notrun;
-        continue;
-      case Cause::None:
-        break;
-    }
-    if (test->phases.empty()) {
-      if (test->cause == Cause::None) ++counts.notrun;
-      continue;
-    }
-    for (const PhaseReport& phase : test->phases) {
-      const std::string category = phase_category(phase);
-      if (category == "passed")
-        ++counts.passed;
-      else if (category == "failed")
-        ++counts.failed;
-      else if (category == "error")
-        ++counts.error;
-      else if (category == "skipped")
-        ++counts.skipped;
-      else if (category == "xfailed")
-        ++counts.xfailed;
-      else if (category == "xpassed")
-        ++counts.xpassed;
-    }
-  }
+  for (const TestRecord* test : unique_records(tests)) count_outcome(counts, *test);
   return counts;
+}
+
+void count_outcome(OutcomeCounts& counts, const TestRecord& test) {
+  ++counts.tests;
+  switch (test.cause) {
+    case Cause::Timeout:
+      ++counts.timeout;
+      break;
+    case Cause::Crash:
+      ++counts.crash;
+      break;
+    case Cause::OOM:
+      ++counts.oom;
+      break;
+    case Cause::NotRun:
+      ++counts.notrun;
+      return;
+    case Cause::None:
+      break;
+  }
+  if (test.phases.empty()) {
+    if (test.cause == Cause::None) ++counts.notrun;
+    return;
+  }
+  for (const PhaseReport& phase : test.phases) {
+    const std::string category = phase_category(phase);
+    if (category == "passed")
+      ++counts.passed;
+    else if (category == "failed")
+      ++counts.failed;
+    else if (category == "error")
+      ++counts.error;
+    else if (category == "skipped")
+      ++counts.skipped;
+    else if (category == "xfailed")
+      ++counts.xfailed;
+    else if (category == "xpassed")
+      ++counts.xpassed;
+  }
 }
 
 bool is_interrupting(Cause cause) {
@@ -216,34 +218,9 @@ std::size_t utf8_decode(std::string_view s, std::size_t i, char32_t& code) {
 }
 
 void write_file_atomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("open(" + tmp + ")");
-  const auto fail = [&](const std::string& what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw SysError(what, err);
-  };
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write(" + tmp + ")");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw SysError("close(" + tmp + ")", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw SysError("rename(" + tmp + ", " + path + ")", err);
-  }
+  AtomicFile file(path);
+  file.write(data);
+  file.commit();
 }
 
 }  // namespace bulkhead

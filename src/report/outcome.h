@@ -25,6 +25,7 @@ std::string overall_outcome(const TestRecord& test);
 
 // Whether any phase of any test counts as "failed" or "error" (the run then exits 1).
 bool any_failure(const std::vector<TestRecord>& tests);
+bool has_failure(const TestRecord& test);  // the same for one test
 
 // Counts as pytest's final line makes them: one per phase category ("passed" 1 per passing
 // call, a failing call plus an erroring teardown count 1 failed and 1 error), plus per-test
@@ -43,6 +44,7 @@ struct OutcomeCounts {
   std::size_t oom = 0;      // Cause::OOM (idem)
 };
 OutcomeCounts count_outcomes(const std::vector<TestRecord>& tests);
+void count_outcome(OutcomeCounts& counts, const TestRecord& test);  // adds one test
 
 // True for the causes that end a running test: Timeout, Crash, OOM.
 bool is_interrupting(Cause cause);

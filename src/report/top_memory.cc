@@ -66,4 +66,18 @@ TopMemory top_memory(const std::vector<const TestRecord*>& tests, std::size_t co
   return out;
 }
 
+std::vector<std::size_t> top_memory_indices(const ResultStore& store,
+                                            const std::vector<std::size_t>& order,
+                                            std::size_t count) {
+  std::vector<std::size_t> measured;
+  for (std::size_t index : order) {
+    if (store.contains(index) && store.summary(index).has_memory_peak) measured.push_back(index);
+  }
+  std::stable_sort(measured.begin(), measured.end(), [&store](std::size_t a, std::size_t b) {
+    return store.summary(a).memory_peak > store.summary(b).memory_peak;
+  });
+  if (count > 0 && measured.size() > count) measured.resize(count);
+  return measured;
+}
+
 }  // namespace bulkhead

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "src/report/result_store.h"
 #include "src/report/test_model.h"
 
 namespace bulkhead {
@@ -25,5 +26,11 @@ struct TopMemory {
   std::vector<std::string> lines;
 };
 TopMemory top_memory(const std::vector<const TestRecord*>& tests, std::size_t count);
+
+// The stored tests top_memory() would list, from their summaries alone, highest peak first
+// (ties in `order`, the order the tests finished): the ones to load for the section.
+std::vector<std::size_t> top_memory_indices(const ResultStore& store,
+                                            const std::vector<std::size_t>& order,
+                                            std::size_t count);
 
 }  // namespace bulkhead
