@@ -123,16 +123,18 @@ int merge(const MergeOptions& options) {
   terminal.summary(summary);
 
   try {
+    // Merge keeps its records in memory; the writers read them as a run's from its store.
+    const ResultStore store = ResultStore::from(merged.tests);
     if (!options.junitxml.empty()) {
-      write_junit_xml(options.junitxml, merged.tests, merged.run);
+      write_junit_xml(options.junitxml, store, merged.run);
       terminal.line("generated xml file: " + fs::absolute(options.junitxml).string());
     }
-    if (!options.json_path.empty()) write_json_report(options.json_path, merged.tests, merged.run);
+    if (!options.json_path.empty()) write_json_report(options.json_path, store, merged.run);
     write_report_views(
-        {options.html, options.trace}, [&] { return render_json_text(merged.tests, merged.run); },
-        terminal);
+        {options.html, options.trace},
+        [&](const TextOut& out) { stream_json_text(store, merged.run, out); }, terminal);
     if (options.store_durations) {
-      store_test_durations(options.durations_path, measured_durations(merged.tests));
+      store_test_durations(options.durations_path, measured_durations(store));
       terminal.line("stored test durations in " + options.durations_path);
     }
     if (!options.no_lastfailed) {

@@ -490,7 +490,7 @@ int run(int argc, char** argv) {
     if (!options.json_path.empty()) write_json_report(options.json_path, result.records, info);
     write_report_views(
         {options.html_path, options.trace_path},
-        [&] { return render_json_text(result.records, info); }, terminal);
+        [&](const TextOut& out) { stream_json_text(result.records, info, out); }, terminal);
     if (options.store_durations && !replay) {  // a replay's are a partial view
       store_test_durations(options.durations_path, measured_durations(result.records));
       if (!terminal.quiet()) terminal.line("stored test durations in " + options.durations_path);

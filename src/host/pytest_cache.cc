@@ -61,10 +61,9 @@ void set_value(const fs::path& dir, const std::string& key, const nlohmann::json
 
 }  // namespace
 
-nlohmann::json updated_lastfailed(const nlohmann::json& before,
-                                  const std::vector<TestRecord>& records) {
+nlohmann::json updated_lastfailed(const nlohmann::json& before, const ResultStore& records) {
   nlohmann::json lastfailed = before.is_object() ? before : nlohmann::json::object();
-  for (const TestRecord& record : records) {
+  records.for_each([&lastfailed](const TestRecord& record) {
     for (const PhaseReport& phase : record.phases) {
       if ((phase.when == "call" && phase.outcome == "passed") || phase.outcome == "skipped") {
         lastfailed.erase(record.nodeid);
@@ -72,12 +71,12 @@ nlohmann::json updated_lastfailed(const nlohmann::json& before,
         lastfailed[record.nodeid] = true;
       }
     }
-  }
+  });
   return lastfailed;
 }
 
 std::vector<std::string> write_pytest_cache(const protocol::PytestCacheFacts& facts,
-                                            const std::vector<TestRecord>& records,
+                                            const ResultStore& records,
                                             const std::vector<std::string>& collected) {
   std::vector<std::string> problems;
   const fs::path dir = facts.dir;

@@ -2,6 +2,7 @@
 #include "src/record/run_recorder.h"
 
 #include <filesystem>
+#include <map>
 
 #include "src/record/git_head.h"
 #include "src/report/outcome.h"
@@ -120,14 +121,19 @@ void RunRecorder::sub_run(int attempt, const std::string& kind) {
   kind_ = kind;
 }
 
-std::string RunRecorder::finish(int exit_code, double duration,
-                                const std::vector<TestRecord>& results) {
+std::string RunRecorder::finish(int exit_code, double duration, const ResultStore& results) {
   open("");
   if (!writer_) return "";
   header_.finished = true;
   header_.exit_code = exit_code;
   header_.duration = duration;
-  const OutcomeCounts counts = count_outcomes(results);
+  OutcomeCounts counts;
+  std::map<std::string, std::size_t> verdicts;
+  results.for_each([&](const TestRecord& test) {
+    count_outcome(counts, test);
+    if (!test.verdict.empty())
+      ++verdicts[test.verdict == "failed" ? "retried_failed" : test.verdict];
+  });
   header_.counts.clear();
   for (const auto& [name, count] : {std::pair{"tests", counts.tests},
                                     {"passed", counts.passed},
@@ -142,10 +148,7 @@ std::string RunRecorder::finish(int exit_code, double duration,
                                     {"oom", counts.oom}}) {
     if (count > 0 || std::string(name) == "tests") header_.counts[name] = count;
   }
-  for (const TestRecord& test : results) {
-    if (!test.verdict.empty())
-      ++header_.counts[test.verdict == "failed" ? "retried_failed" : test.verdict];
-  }
+  for (const auto& [name, count] : verdicts) header_.counts[name] += count;
   try {
     writer_->update(header_);
   } catch (const std::exception& error) {

@@ -12,6 +12,7 @@
 
 #include "src/record/record_writer.h"
 #include "src/record/run_record.h"
+#include "src/report/result_store.h"
 #include "src/report/test_model.h"
 #include "src/run/run_observer.h"
 
@@ -37,7 +38,7 @@ class RunRecorder : public RunObserver {
 
   // Completes run.json (exit code, duration, counts of the final results) and prunes the
   // runs directory to the newest kKeptRuns. Returns the record's directory ("" when none).
-  std::string finish(int exit_code, double duration, const std::vector<TestRecord>& results);
+  std::string finish(int exit_code, double duration, const ResultStore& results);
 
  private:
   void open(const std::string& rootdir);

@@ -6,9 +6,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <utility>
 
+#include "src/report/atomic_file.h"
 #include "src/report/leaks.h"
 #include "src/report/outcome.h"
 
@@ -17,6 +19,8 @@ namespace bulkhead {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::size_t kDrainAt = 64 * 1024;  // text kept before it goes to the writer
 
 // `s` with each byte of invalid UTF-8 replaced by U+FFFD, so the document always dumps.
 std::string valid_utf8(std::string_view s) {
@@ -116,6 +120,14 @@ class TextSink {
   void finish() {
     if (!out_.empty() && out_.back() == ',') out_.pop_back();
   }
+  // Past `threshold` bytes, hands all but the last character (which end() may rewrite) to
+  // `write` and keeps only that one.
+  template <typename Write>
+  void drain(std::size_t threshold, Write&& write) {
+    if (out_.size() <= threshold) return;
+    write(std::string_view(out_).substr(0, out_.size() - 1));
+    out_.erase(0, out_.size() - 1);
+  }
 
  private:
   void open(char c) {
@@ -179,7 +191,9 @@ class Emitter {
  public:
   explicit Emitter(Sink& sink) : s_(sink) {}
 
-  void report(const std::vector<TestRecord>& tests, const RunInfo& run) {
+  // `after_test`: called after each test's object (the file writer drains its text there).
+  void report(const ResultStore& tests, const RunInfo& run,
+              const std::function<void()>& after_test = {}) {
     s_.begin_object();
     s_.key("run");
     run_info(run);
@@ -190,10 +204,15 @@ class Emitter {
       s_.end();
     }
     s_.key("summary");
-    summary(count_outcomes(tests));
+    OutcomeCounts counts;
+    tests.for_each([&counts](const TestRecord& test) { count_outcome(counts, test); });
+    summary(counts);
     s_.key("tests");
     s_.begin_array();
-    for (const TestRecord* test : unique_records(tests)) record(*test);
+    tests.for_each([&](const TestRecord& test) {
+      record(test);
+      if (after_test) after_test();
+    });
     s_.end();
     s_.end();
   }
@@ -383,13 +402,17 @@ class Emitter {
 
 }  // namespace
 
-json render_json_report(const std::vector<TestRecord>& tests, const RunInfo& run) {
+json render_json_report(const ResultStore& tests, const RunInfo& run) {
   DomSink sink;
   Emitter<DomSink>(sink).report(tests, run);
   return sink.take();
 }
 
-std::string render_json_text(const std::vector<TestRecord>& tests, const RunInfo& run) {
+json render_json_report(const std::vector<TestRecord>& tests, const RunInfo& run) {
+  return render_json_report(ResultStore::from(tests), run);
+}
+
+std::string render_json_text(const ResultStore& tests, const RunInfo& run) {
   std::string out;
   out.reserve(64 * 1024);
   TextSink sink(out);
@@ -398,9 +421,29 @@ std::string render_json_text(const std::vector<TestRecord>& tests, const RunInfo
   return out;
 }
 
+std::string render_json_text(const std::vector<TestRecord>& tests, const RunInfo& run) {
+  return render_json_text(ResultStore::from(tests), run);
+}
+
+void stream_json_text(const ResultStore& tests, const RunInfo& run, const TextOut& out) {
+  std::string text;
+  text.reserve(kDrainAt + 64 * 1024);
+  TextSink sink(text);
+  Emitter<TextSink>(sink).report(tests, run, [&] { sink.drain(kDrainAt, out); });
+  sink.finish();
+  out(text);
+}
+
+void write_json_report(const std::string& path, const ResultStore& tests, const RunInfo& run) {
+  AtomicFile file(path);
+  stream_json_text(tests, run, [&file](std::string_view text) { file.write(text); });
+  file.write("\n");
+  file.commit();
+}
+
 void write_json_report(const std::string& path, const std::vector<TestRecord>& tests,
                        const RunInfo& run) {
-  write_file_atomically(path, render_json_text(tests, run) + "\n");
+  write_json_report(path, ResultStore::from(tests), run);
 }
 
 }  // namespace bulkhead

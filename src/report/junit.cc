@@ -7,9 +7,12 @@
 #include <climits>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <pugixml.hpp>
+#include <stdexcept>
 #include <string_view>
 
+#include "src/report/atomic_file.h"
 #include "src/report/outcome.h"
 
 namespace bulkhead {
@@ -386,40 +389,95 @@ struct StringWriter : pugi::xml_writer {
 
 }  // namespace
 
-std::string render_junit_xml(const std::vector<TestRecord>& tests, const RunInfo& run) {
+namespace {
+
+struct SinkWriter : pugi::xml_writer {
+  explicit SinkWriter(const std::function<void(std::string_view)>& sink) : sink_(sink) {}
+  void write(const void* data, std::size_t size) override {
+    sink_(std::string_view(static_cast<const char*>(data), size));
+  }
+  const std::function<void(std::string_view)>& sink_;
+};
+
+constexpr unsigned kFormat = pugi::format_indent | pugi::format_no_declaration;
+constexpr const char* kCasesMarker = "bulkhead: the testcases";
+
+// The document around the testcases: declaration, <testsuites>, <testsuite> with the counts;
+// with `marker`, a comment where the testcases go.
+pugi::xml_document skeleton(const CaseCounts& counts, const RunInfo& run, bool marker) {
   pugi::xml_document doc;
   pugi::xml_node decl = doc.append_child(pugi::node_declaration);
   decl.append_attribute("version").set_value("1.0");
   decl.append_attribute("encoding").set_value("utf-8");
   pugi::xml_node suite = doc.append_child("testsuites").append_child("testsuite");
   suite.append_attribute("name").set_value("pytest");
-  pugi::xml_attribute errors = suite.append_attribute("errors");
-  pugi::xml_attribute failures = suite.append_attribute("failures");
-  pugi::xml_attribute skipped = suite.append_attribute("skipped");
-  pugi::xml_attribute count = suite.append_attribute("tests");
+  suite.append_attribute("errors").set_value(counts.errors);
+  suite.append_attribute("failures").set_value(counts.failures);
+  suite.append_attribute("skipped").set_value(counts.skipped);
+  suite.append_attribute("tests").set_value(counts.tests);
   suite.append_attribute("time").set_value(format_seconds(run.duration).c_str());
   suite.append_attribute("timestamp").set_value(iso_timestamp(run.start_time).c_str());
   std::string buf;
   set_attr(suite, "hostname", host_name(), buf);
+  if (marker) suite.append_child(pugi::node_comment).set_value(kCasesMarker);
+  return doc;
+}
 
-  JunitBuilder builder(suite);
-  const std::vector<const TestRecord*> records = unique_records(tests);
-  for (const TestRecord* test : records) builder.add(*test);
-  errors.set_value(builder.counts().errors);
-  failures.set_value(builder.counts().failures);
-  skipped.set_value(builder.counts().skipped);
-  count.set_value(builder.counts().tests);
+// The whole document to `sink`, one testcase built at a time: a first pass counts (the
+// counts head the document), a second writes each case as pugixml would have in one DOM.
+void emit_junit(const ResultStore& tests, const RunInfo& run,
+                const std::function<void(std::string_view)>& sink) {
+  pugi::xml_document scratch;
+  pugi::xml_node scratch_suite = scratch.append_child("testsuite");
+  JunitBuilder counter(scratch_suite);
+  tests.for_each([&](const TestRecord& test) {
+    counter.add(test);
+    scratch_suite.remove_child(scratch_suite.last_child());
+  });
+  SinkWriter writer(sink);
+  if (tests.empty()) {  // pugixml closes an empty <testsuite/> in place
+    skeleton(counter.counts(), run, false).save(writer, "  ", kFormat, pugi::encoding_utf8);
+    return;
+  }
+  std::string around;
+  StringWriter text;
+  skeleton(counter.counts(), run, true).save(text, "  ", kFormat, pugi::encoding_utf8);
+  const std::string marker_line = std::string("    <!--") + kCasesMarker + "-->\n";
+  const std::size_t at = text.out.find(marker_line);
+  if (at == std::string::npos) throw std::logic_error("junit: the skeleton lost its marker");
+  sink(std::string_view(text.out).substr(0, at));
+  JunitBuilder builder(scratch_suite);
+  tests.for_each([&](const TestRecord& test) {
+    builder.add(test);
+    const pugi::xml_node tc = scratch_suite.last_child();
+    tc.print(writer, "  ", kFormat, pugi::encoding_utf8, 2);
+    scratch_suite.remove_child(tc);
+  });
+  sink(std::string_view(text.out).substr(at + marker_line.size()));
+}
 
-  StringWriter writer;
-  writer.out.reserve(records.size() * 256);
-  doc.save(writer, "  ", pugi::format_indent | pugi::format_no_declaration, pugi::encoding_utf8);
-  // format_no_declaration only stops pugixml adding its own; ours is a node and is written.
-  return writer.out;
+}  // namespace
+
+std::string render_junit_xml(const ResultStore& tests, const RunInfo& run) {
+  std::string out;
+  out.reserve(tests.size() * 256);
+  emit_junit(tests, run, [&out](std::string_view text) { out += text; });
+  return out;
+}
+
+std::string render_junit_xml(const std::vector<TestRecord>& tests, const RunInfo& run) {
+  return render_junit_xml(ResultStore::from(tests), run);
+}
+
+void write_junit_xml(const std::string& path, const ResultStore& tests, const RunInfo& run) {
+  AtomicFile file(path);
+  emit_junit(tests, run, [&file](std::string_view text) { file.write(text); });
+  file.commit();
 }
 
 void write_junit_xml(const std::string& path, const std::vector<TestRecord>& tests,
                      const RunInfo& run) {
-  write_file_atomically(path, render_junit_xml(tests, run));
+  write_junit_xml(path, ResultStore::from(tests), run);
 }
 
 }  // namespace bulkhead

@@ -532,17 +532,17 @@ std::vector<std::string> Terminal::unknown_categories(const SummaryInput& input)
   static const std::vector<std::string> builtin = {"failed",  "passed",  "skipped",  "deselected",
                                                    "xfailed", "xpassed", "warnings", "error"};
   std::vector<std::string> out;
-  for (const DisplayedTest& test : input.tests) {
-    for (const PhaseReport& phase : test.record->phases) {
-      const std::string category = phase_category(phase);
-      if (category.empty() ||
-          std::find(builtin.begin(), builtin.end(), category) != builtin.end() ||
-          std::find(out.begin(), out.end(), category) != out.end()) {
-        continue;
-      }
-      out.push_back(category);
+  auto add = [&](const std::string& category) {
+    if (category.empty() || std::find(builtin.begin(), builtin.end(), category) != builtin.end() ||
+        std::find(out.begin(), out.end(), category) != out.end()) {
+      return;
     }
+    out.push_back(category);
+  };
+  for (const DisplayedTest& test : input.tests) {
+    for (const PhaseReport& phase : test.record->phases) add(phase_category(phase));
   }
+  for (const auto& [category, count] : input.folded) add(category);
   return out;
 }
 
@@ -550,13 +550,16 @@ const char* Terminal::main_color(const SummaryInput& input) const {
   bool failed = false, passed = false;
   bool warned = !input.warnings.empty() || input.not_run_shown > 0 ||
                 !unknown_categories(input).empty() || !input.extra_counts.empty();
+  auto note = [&](const std::string& category) {
+    if (category == "failed" || category == "error") failed = true;
+    if (category == "xpassed") warned = true;
+    if (category == "passed") passed = true;
+  };
   for (const DisplayedTest& test : input.tests) {
-    for (const PhaseReport& phase : test.record->phases) {
-      const std::string category = phase_category(phase);
-      if (category == "failed" || category == "error") failed = true;
-      if (category == "xpassed") warned = true;
-      if (category == "passed") passed = true;
-    }
+    for (const PhaseReport& phase : test.record->phases) note(phase_category(phase));
+  }
+  for (const auto& [category, count] : input.folded) {
+    if (count > 0) note(category);
   }
   for (const protocol::CollectReport& report : input.collect_reports) {
     if (phase_category(report.report.phase) == "error") failed = true;
@@ -575,6 +578,7 @@ void Terminal::closing_line(const SummaryInput& input) {
       if (!category.empty()) ++counts[category];
     }
   }
+  for (const auto& [category, count] : input.folded) counts[category] += count;
   for (const protocol::CollectReport& report : input.collect_reports) {
     const std::string category = phase_category(report.report.phase);
     if (!category.empty()) ++counts[category];
@@ -631,10 +635,29 @@ void Terminal::closing_line(const SummaryInput& input) {
 void Terminal::top_memory_section(const SummaryInput& input) {
   if (!options_.top_memory) return;
   std::vector<const TestRecord*> tests;
-  for (const DisplayedTest& test : input.tests) tests.push_back(test.record);
+  if (input.memory_tests) {
+    tests = *input.memory_tests;
+  } else {
+    for (const DisplayedTest& test : input.tests) tests.push_back(test.record);
+  }
   const TopMemory section = top_memory(tests, *options_.top_memory);
   separator('=', section.title);
   for (const std::string& text : section.lines) line(text);
+}
+
+void SummaryInput::add_folded(const std::string& category, std::size_t count) {
+  if (category.empty() || count == 0) return;
+  for (auto& [known, total] : folded) {
+    if (known == category) {
+      total += count;
+      return;
+    }
+  }
+  folded.emplace_back(category, count);
+}
+
+void SummaryInput::fold(const TestRecord& test) {
+  for (const PhaseReport& phase : test.phases) add_folded(phase_category(phase), 1);
 }
 
 void Terminal::summary(const SummaryInput& input) {

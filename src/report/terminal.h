@@ -53,6 +53,14 @@ struct SummaryInput {
   bool closing = true;          // false: the closing line is left to a later phase (--retries)
   // Counts after pytest's in the closing line ("flaky", "order-dependent"), in this order.
   std::vector<std::pair<std::string, std::size_t>> extra_counts;
+  // Tests not in `tests`, only counted: their phases' categories, first-seen order. The
+  // closing line and its colour count them as if they were in `tests`, after them.
+  std::vector<std::pair<std::string, std::size_t>> folded;
+  void add_folded(const std::string& category, std::size_t count);
+  void fold(const TestRecord& test);  // adds its phases' categories
+  // --top-memory: the tests with the highest peaks, highest first (top_memory_indices());
+  // unset: `tests`.
+  std::optional<std::vector<const TestRecord*>> memory_tests;
 };
 
 class Terminal {
@@ -63,6 +71,8 @@ class Terminal {
   void use_settings(const protocol::WorkerSettings& settings);
   const TerminalOptions& options() const { return options_; }
   bool quiet() const { return options_.verbosity < 0; }
+  // Whether the short summary lists passed tests (-rp, -rA): then every test is shown.
+  bool lists_passed() const { return reportchars_.find('p') != std::string::npos; }
 
   void separator(char fill, const std::string& title, const char* color = nullptr,
                  bool bold = false);

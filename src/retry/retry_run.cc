@@ -41,18 +41,20 @@ RetryAttempt attempt_of(const TestRecord& test, std::string kind, std::size_t pr
 }
 
 // Which sandbox ran each test and where in it, as the supervisor recorded when it started.
-std::vector<RanTest> ran_tests(const std::vector<TestRecord>& records) {
+// From the store's summaries: no record is loaded.
+std::vector<RanTest> ran_tests(const ResultStore& store) {
   std::vector<RanTest> ran;
-  ran.reserve(records.size());
-  for (const TestRecord& test : records) {
+  ran.reserve(store.size());
+  for (std::size_t index : store.indices()) {
+    const TestSummary& test = store.summary(index);
     RanTest entry;
-    entry.index = test.index;
+    entry.index = index;
     const bool never = test.cause == Cause::NotRun || test.sandbox < 0;
-    entry.worker = never ? "" : test.worker;
+    entry.worker = never ? "" : store.worker_name(test.worker);
     entry.incarnation = never ? -1 : test.sandbox;
     entry.seq = never ? -1 : test.seq;
-    entry.start = test.phases.empty() ? 0 : test.phases.front().start;
-    entry.failed = test.cause != Cause::NotRun && failing(test);
+    entry.start = test.start;
+    entry.failed = test.cause != Cause::NotRun && test.failing;
     ran.push_back(entry);
   }
   return ran;
@@ -107,9 +109,9 @@ class SubRuns {
     }
     interrupted_ |= result.exit_code == 2;
     std::map<std::string, TestRecord> out;
-    for (TestRecord& test : result.records) {
-      if (test.cause != Cause::NotRun) out.emplace(test.nodeid, std::move(test));
-    }
+    result.records.for_each([&out](const TestRecord& test) {
+      if (test.cause != Cause::NotRun) out.emplace(test.nodeid, test);
+    });
     return out;
   }
   // A sub-run was interrupted (SIGINT/SIGTERM, --session-timeout): no more retries.
@@ -139,7 +141,7 @@ void close_run(Terminal& terminal, RunResult& result, double retries_s,
   if (!result.deferred_closing) return;
   SummaryInput input = std::move(*result.deferred_closing);
   result.deferred_closing.reset();
-  for (const TestRecord& test : result.records) input.tests.push_back({&test, nullptr});
+  result.records.for_each([&input](const TestRecord& test) { input.fold(test); });
   input.extra_counts = std::move(verdicts);
   input.duration_s += retries_s;
   terminal.closing_line(input);
@@ -164,8 +166,12 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
     close_run(terminal, result, 0);
     return result.exit_code;
   }
-  std::map<std::size_t, TestRecord*> by_index;
-  for (TestRecord& test : result.records) by_index[test.index] = &test;
+  // The failed tests' records, loaded back; the others are named by the collection.
+  std::map<std::size_t, TestRecord> failed_records;
+  for (std::size_t index : failed) failed_records.emplace(index, result.records.load(index));
+  const auto nodeid = [&result](std::size_t index) -> const std::string& {
+    return result.collected.at(index);
+  };
 
   terminal.separator('=', "retries (--retries " + std::to_string(options.retries) + ")", "cyan",
                      true);
@@ -177,12 +183,12 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
        round = book.next_alone_round()) {
     if (runs.interrupted()) break;
     std::vector<std::string> nodeids;
-    for (std::size_t index : round) nodeids.push_back(by_index.at(index)->nodeid);
+    for (std::size_t index : round) nodeids.push_back(nodeid(index));
     std::map<std::string, TestRecord> got = runs.run(nodeids, true);
     for (std::size_t index : round) {
-      auto found = got.find(by_index.at(index)->nodeid);
+      auto found = got.find(nodeid(index));
       if (found == got.end()) {  // it did not run (its sandbox did not start): a failed attempt
-        TestRecord missing = *by_index.at(index);
+        TestRecord missing = failed_records.at(index);
         record_cause(missing, Cause::NotRun, "not run: its retry sandbox ran nothing");
         attempts[index].push_back(attempt_of(missing, "alone", 0));
         book.alone_result(index, false);
@@ -195,11 +201,11 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
   for (const RetryBook::Replay& replay : book.replays()) {
     if (runs.interrupted()) break;
     std::vector<std::string> nodeids;
-    for (std::size_t index : replay.sequence) nodeids.push_back(by_index.at(index)->nodeid);
-    terminal.line("replaying " + by_index.at(replay.index)->nodeid + " after its " +
+    for (std::size_t index : replay.sequence) nodeids.push_back(nodeid(index));
+    terminal.line("replaying " + nodeid(replay.index) + " after its " +
                   plural(replay.sequence.size() - 1, "predecessor") + " in a fresh sandbox");
     std::map<std::string, TestRecord> got = runs.run(nodeids, false);
-    auto found = got.find(by_index.at(replay.index)->nodeid);
+    auto found = got.find(nodeid(replay.index));
     const bool passed = found != got.end() && passing(found->second);
     if (found != got.end()) {
       attempts[replay.index].push_back(
@@ -215,7 +221,7 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
   }
   std::size_t counts[3] = {0, 0, 0};  // failed, flaky, order-dependent
   for (std::size_t index : failed) {
-    TestRecord& test = *by_index.at(index);
+    TestRecord& test = failed_records.at(index);
     const Verdict verdict = book.verdict(index);
     std::vector<RetryAttempt> all = {attempt_of(test, "first", book.predecessors(index))};
     for (RetryAttempt& attempt : attempts[index]) all.push_back(std::move(attempt));
@@ -259,9 +265,11 @@ int run_retries(sandbox::Sandbox& sandbox, const WorkerLaunch& launch,
         break;
     }
   }
+  for (const auto& [index, test] : failed_records) result.records.put(test);
   bool any_failing = false;
-  for (const TestRecord& test : result.records) {
-    any_failing |= test.cause == Cause::NotRun || failing(test);
+  for (std::size_t index : result.records.indices()) {
+    const TestSummary& test = result.records.summary(index);
+    any_failing |= test.cause == Cause::NotRun || test.failing;
   }
   char retried[48];
   std::snprintf(retried, sizeof retried, "retries took %.2fs", elapsed());

@@ -401,12 +401,9 @@ void Supervisor::Loop::adopt_collection(protocol::CollectedEvent event) {
   terminal_.collected(scheduled_total_, reference_->deselected + outside, collect_errors, header,
                       reference_->collection_lines);
   if (!plan.note.empty()) terminal_.line(plan.note);
-  records_.resize(items.size());
-  displays_.resize(items.size());
+  collected_ = items.size();
   counted_.assign(items.size(), false);
   for (std::size_t i = 0; i < items.size(); ++i) {
-    records_[i].index = i;
-    records_[i].nodeid = items[i].nodeid;
     if (!plan.selected.empty() && !plan.selected[i]) counted_[i] = true;  // another shard's
   }
   if (settings_.observer) settings_.observer->collected(reference_->settings, items.size());
@@ -443,7 +440,7 @@ std::string Supervisor::Loop::reference_worker_name() const {
 
 void Supervisor::Loop::on(int index, protocol::StartEvent& event) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
-  if (!reference_ || event.index >= records_.size()) {
+  if (!reference_ || event.index >= collected_) {
     protocol_failure(index, "start of unknown test index " + std::to_string(event.index));
     return;
   }
@@ -460,7 +457,7 @@ void Supervisor::Loop::on(int index, protocol::StartEvent& event) {
   if (!limit) limit = parse_timeout_text(reference_->settings.ini_timeout);
   if (!limit) limit = settings_.profile_timeout_s;
   set_limit(slot, limit);
-  TestRecord& record = records_[event.index];
+  TestRecord& record = live(event.index).record;
   record.worker = slot.worker->name();
   // Where it runs, known here exactly: this slot's current sandbox and its position there.
   record.sandbox = slot.incarnations - 1;
@@ -485,8 +482,9 @@ void Supervisor::Loop::on(int index, protocol::TimeoutEvent& event) {
 }
 
 void Supervisor::Loop::on(int index, protocol::ReportEvent& event) {
-  if (!event.index || *event.index >= records_.size()) return;
-  TestRecord& record = records_[*event.index];
+  if (!event.index || *event.index >= collected_) return;
+  LiveTest& test = live(*event.index);
+  TestRecord& record = test.record;
   PhaseReport& phase = event.report.phase;
   const bool counts_as_failure = phase.outcome == "failed" && phase.wasxfail.empty();
   Slot& slot = slots_[static_cast<std::size_t>(index)];
@@ -494,10 +492,11 @@ void Supervisor::Loop::on(int index, protocol::ReportEvent& event) {
   record.worker = slot.worker->name();
   if (record.phases.empty()) {  // setup, call, teardown: one allocation each, not three
     record.phases.reserve(3);
-    displays_[*event.index].reserve(3);
+    test.displays.reserve(3);
   }
   record.phases.push_back(std::move(event.report.phase));
-  displays_[*event.index].push_back(std::move(event.report.display));
+  test.displays.push_back(std::move(event.report.display));
+  settle(*event.index);  // a report after its test ended (the record was stored)
   if (counts_as_failure) count_failure();
 }
 
@@ -515,8 +514,8 @@ void Supervisor::Loop::note_pids_limit(Slot& slot, PhaseReport& phase,
 
 void Supervisor::Loop::on(int index, protocol::FinishedEvent& event) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
-  if (event.index >= records_.size()) return;
-  records_[event.index].resources = std::move(event.resources);
+  if (event.index >= collected_) return;
+  live(event.index).record.resources = std::move(event.resources);
   if (slot.running == event.index) {
     slot.running.reset();
     slot.deadline.reset();
@@ -582,7 +581,7 @@ std::vector<std::pair<int, RunningTest>> Supervisor::Loop::running_tests(
     const Slot& slot = slots_[static_cast<std::size_t>(i)];
     if (!slot.worker || !slot.running) continue;
     running.push_back({i,
-                       {slot.worker->name(), records_[*slot.running].nodeid,
+                       {slot.worker->name(), reference_->items[*slot.running].nodeid,
                         Seconds(now - slot.running_since).count()}});
   }
   std::stable_sort(running.begin(), running.end(), [](const auto& a, const auto& b) {

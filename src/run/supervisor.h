@@ -12,6 +12,7 @@
 
 #include "sandbox/sandbox.h"
 #include "src/host/host_session.h"
+#include "src/report/result_store.h"
 #include "src/report/terminal.h"
 #include "src/report/test_model.h"
 #include "src/run/protocol.h"
@@ -57,7 +58,8 @@ struct SupervisorSettings {
 };
 
 struct RunResult {
-  std::vector<TestRecord> records;  // what the reports get, each collected test once
+  ResultStore
+      records;  // what the reports get, each collected test once (src/report/result_store.h)
   int exit_code = 0;
   protocol::WorkerSettings worker_settings;
   std::string pytest_version;

@@ -189,8 +189,9 @@ void Supervisor::Loop::fill_idle_slots() {
 // The worker died (or was killed) while running a test: record why, once.
 void Supervisor::Loop::end_running_test(Slot& slot, const sandbox::ExitInfo& info) {
   const std::size_t index = *slot.running;
-  TestRecord& record = records_[index];
   if (counted_[index]) return;
+  LiveTest& test = live(index);
+  TestRecord& record = test.record;
   const double duration =
       std::chrono::duration_cast<Seconds>(Clock::now() - slot.running_since).count();
   WorkerProcess& worker = *slot.worker;
@@ -213,7 +214,7 @@ void Supervisor::Loop::end_running_test(Slot& slot, const sandbox::ExitInfo& inf
     record_cause(record, fate.cause, fate.message, fate.details, slot.running_wall_start, duration);
   }
   record.worker = worker.name();
-  displays_[index].resize(record.phases.size());
+  test.displays.resize(record.phases.size());
   if (const auto phase = cause_phase_index(record)) {
     host_.lost(worker.slot(), slot.generation, record.nodeid, record.phases[*phase].when,
                record.cause_message, record.phases[*phase].duration);

@@ -116,8 +116,11 @@ void Supervisor::Loop::offer_work(int except) {
 }
 
 void Supervisor::Loop::test_ended(std::size_t index) {
-  TestRecord& record = records_[index];
-  if (record.finished && counted_[index]) return;
+  TestRecord& record = live(index).record;
+  if (record.finished && counted_[index]) {
+    settle(index);
+    return;
+  }
   record.finished = true;
   counted_[index] = true;
   ++counted_total_;
@@ -125,6 +128,30 @@ void Supervisor::Loop::test_ended(std::size_t index) {
   progress_.finished(index);
   terminal_.test_finished(record, counted_total_, scheduled_total_);
   if (settings_.observer) settings_.observer->test_ended(record);
+  settle(index);
+}
+
+// The test's record while it runs: new at its first event, or back from the store when an
+// event arrives after it ended.
+Supervisor::Loop::LiveTest& Supervisor::Loop::live(std::size_t index) {
+  auto [it, inserted] = live_.try_emplace(index);
+  if (!inserted) return it->second;
+  if (store_.contains(index)) {
+    it->second.record = store_.load(index, &it->second.displays);
+  } else {
+    it->second.record.index = index;
+    it->second.record.nodeid = reference_->items[index].nodeid;
+  }
+  return it->second;
+}
+
+// An ended test's record goes to the store; only its summary stays in memory.
+void Supervisor::Loop::settle(std::size_t index) {
+  if (!counted_[index]) return;
+  auto it = live_.find(index);
+  if (it == live_.end()) return;
+  store_.put(it->second.record, it->second.displays);
+  live_.erase(it);
 }
 
 }  // namespace bulkhead

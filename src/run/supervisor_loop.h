@@ -9,9 +9,11 @@
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "sandbox/fd.h"
+#include "src/report/result_store.h"
 #include "src/run/progress.h"
 #include "src/run/stack_request.h"
 #include "src/run/supervisor.h"
@@ -22,6 +24,11 @@ namespace bulkhead {
 
 class Supervisor::Loop {
  public:
+  struct LiveTest {  // a test while it runs (live_)
+    TestRecord record;
+    std::vector<protocol::PhaseDisplay> displays;
+  };
+
   // supervisor.cc
   Loop(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,
        Terminal& terminal);
@@ -72,6 +79,8 @@ class Supervisor::Loop {
   void on(int index, protocol::ReleasedEvent& event);
   void offer_work(int except);
   void test_ended(std::size_t index);
+  LiveTest& live(std::size_t index);
+  void settle(std::size_t index);
 
   // supervisor_faults.cc
   void count_failure();
@@ -108,9 +117,12 @@ class Supervisor::Loop {
   std::string reference_name_;
   std::optional<Scheduler> scheduler_;
   int active_workers_ = 0;
-  std::vector<TestRecord> records_;
-  std::vector<std::vector<protocol::PhaseDisplay>> displays_;
-  std::vector<bool> counted_;  // index -> ended (reported once); sized with records_
+  // Tests that started and have not ended, with their display facts; an ended test's record
+  // goes to the store (a late event loads it back, changes it and stores it again).
+  std::unordered_map<std::size_t, LiveTest> live_;
+  ResultStore store_;
+  std::size_t collected_ = 0;  // tests in the agreed collection
+  std::vector<bool> counted_;  // index -> ended (reported once); sized with the collection
   std::size_t counted_total_ = 0;
   std::size_t scheduled_total_ = 0;  // tests this run runs (a shard's share)
   std::vector<std::size_t> finish_order_;

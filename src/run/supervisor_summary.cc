@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
 #include "src/report/outcome.h"
+#include "src/report/top_memory.h"
 #include "src/run/collection_check.h"
 #include "src/run/progress.h"
 #include "src/run/stack_request.h"
@@ -37,7 +39,7 @@ RunResult Supervisor::Loop::finish() {
   // Tests that never ran: reported NotRun with the reason, unless -x/--maxfail stopped the
   // run, where pytest reports exactly what ran.
   std::vector<std::size_t> not_run;
-  for (std::size_t i = 0; i < records_.size(); ++i) {
+  for (std::size_t i = 0; i < collected_; ++i) {
     if (!counted_[i]) not_run.push_back(i);
   }
   std::size_t not_run_shown = 0;
@@ -47,9 +49,12 @@ RunResult Supervisor::Loop::finish() {
     const std::string reason =
         not_run_reason_.empty() ? "its worker ended before running it" : not_run_reason_;
     for (std::size_t index : not_run) {
-      record_cause(records_[index], Cause::NotRun, "not run: " + reason);
+      TestRecord& record = live(index).record;
+      record_cause(record, Cause::NotRun, "not run: " + reason);
       finish_order_.push_back(index);
-      if (settings_.observer) settings_.observer->test_ended(records_[index]);
+      if (settings_.observer) settings_.observer->test_ended(record);
+      counted_[index] = true;
+      settle(index);
       ++not_run_shown;
     }
   }
@@ -74,8 +79,26 @@ RunResult Supervisor::Loop::finish() {
   SummaryInput summary;
   summary.plugin_sections = host.sections;
   for (const auto& [nodeid, message] : host.warnings) warnings_.push_back({nodeid, message});
+  // The summary prints only tests that are not plain passes: those are loaded back from the
+  // store; plain ones count in the closing line (and --top-memory's top ones are loaded).
+  std::deque<LiveTest> shown;
+  const bool lists_passed = terminal_.lists_passed();
   for (std::size_t index : finish_order_) {
-    summary.tests.push_back({&records_[index], &displays_[index]});
+    const TestSummary& stored = store_.summary(index);
+    if (stored.plain && !lists_passed) {
+      summary.add_folded("passed", stored.passed_phases);
+      continue;
+    }
+    LiveTest& test = shown.emplace_back();
+    test.record = store_.load(index, &test.displays);
+    summary.tests.push_back({&test.record, &test.displays});
+  }
+  std::deque<TestRecord> by_memory;
+  if (const auto top = terminal_.options().top_memory) {
+    summary.memory_tests.emplace();
+    for (std::size_t index : top_memory_indices(store_, finish_order_, *top)) {
+      summary.memory_tests->push_back(&by_memory.emplace_back(store_.load(index)));
+    }
   }
   if (reference_) {
     summary.collect_reports = reference_->collect_reports;
@@ -93,17 +116,22 @@ RunResult Supervisor::Loop::finish() {
     terminal_.summary(summary);
     if (!summary.closing) {
       result.deferred_closing = summary;
-      result.deferred_closing->tests.clear();  // they point into this loop's records
+      // The retries count every test's final result again.
+      result.deferred_closing->tests.clear();
+      result.deferred_closing->folded.clear();
+      result.deferred_closing->memory_tests.reset();
     }
   }
 
-  // The loop is done with its records: they move to the result (a copy doubled the
-  // supervisor's peak memory on large suites).
-  for (const TestRecord& record : records_) result.collected.push_back(record.nodeid);
-  result.records.reserve(finish_order_.size());
-  for (std::size_t index : finish_order_) result.records.push_back(std::move(records_[index]));
-  std::sort(result.records.begin(), result.records.end(),
-            [](const TestRecord& a, const TestRecord& b) { return a.index < b.index; });
+  // The loop is done with its results: the store and the collection's node ids move to the
+  // result.
+  if (reference_) {
+    result.collected.reserve(collected_);
+    for (protocol::CollectedItem& item : reference_->items) {
+      result.collected.push_back(std::move(item.nodeid));
+    }
+  }
+  result.records = std::move(store_);
   result.host_session_finished = host.finished;
   if (reference_) result.pytest_cache = reference_->cache;
   return result;
@@ -121,8 +149,8 @@ int Supervisor::Loop::exit_code(std::size_t not_run_shown) const {
   for (const auto& report : reference_->collect_reports) {
     failed |= phase_category(report.report.phase) == "error";
   }
-  if (failed || any_failure(records_) || not_run_shown > 0) return 1;
-  if (records_.empty()) return 5;
+  if (failed || store_.any_failing() || not_run_shown > 0) return 1;
+  if (collected_ == 0) return 5;
   return 0;
 }
 

@@ -80,20 +80,20 @@ void store_test_durations(const std::string& path, const DurationMap& measured) 
   write_file_atomically(path, render_test_durations(merged));
 }
 
-DurationMap measured_durations(const std::vector<TestRecord>& records) {
+DurationMap measured_durations(const ResultStore& records) {
   DurationMap out;
-  for (const TestRecord* record : unique_records(records)) {
-    if (record->phases.empty()) continue;
+  records.for_each([&out](const TestRecord& record) {
+    if (record.phases.empty()) return;
     double total = 0;
     bool any = false;
-    for (const PhaseReport& phase : record->phases) {
+    for (const PhaseReport& phase : record.phases) {
       if (phase.duration < 0) continue;
       if (phase.when != "call" && phase.duration > kPhaseOutlierS) continue;
       total += phase.duration;
       any = true;
     }
-    if (any) out[record->nodeid] = total;
-  }
+    if (any) out[record.nodeid] = total;
+  });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "src/report/result_store.h"
 #include "src/report/test_model.h"
 #include "src/run/units.h"
 
@@ -34,7 +35,7 @@ void store_test_durations(const std::string& path, const DurationMap& measured);
 // Durations a run measured, as pytest-split counts them: per test the sum of its phases'
 // durations, leaving out negative ones and setup/teardown phases over 600 s (clock jumps).
 // Tests with no phase (never ran) are absent.
-DurationMap measured_durations(const std::vector<TestRecord>& records);
+DurationMap measured_durations(const ResultStore& records);
 
 // What is known about a test's duration, per node id: `total` (all phases) and, where a run
 // record kept the phases apart, `call` (the test body, without fixture setup).

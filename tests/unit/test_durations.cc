@@ -119,7 +119,7 @@ TEST(Durations, MeasuredAsPytestSplitCountsThem) {
   records[3].index = 3;
   records[3].nodeid = "d.py::slow_call";
   records[3].phases = {phase("call", 900)};
-  DurationMap measured = measured_durations(records);
+  DurationMap measured = measured_durations(ResultStore::from(records));
   EXPECT_EQ(measured.size(), 3u);
   EXPECT_DOUBLE_EQ(measured["a.py::t"], 1.3);
   EXPECT_DOUBLE_EQ(measured["b.py::t"], 0.5);

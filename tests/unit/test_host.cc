@@ -69,7 +69,7 @@ TEST(PytestCache, LastFailedFollowsPytestsRules) {
       record("t.py::flaky", {phase("call", "rerun"), phase("call", "passed")}),
       record("t.py::was_failing_not_run", {}),
   };
-  const nlohmann::json after = updated_lastfailed(before, records);
+  const nlohmann::json after = updated_lastfailed(before, ResultStore::from(records));
   EXPECT_EQ(after, (nlohmann::json{{"t.py::was_failing_not_run", true},
                                    {"broken.py", true},
                                    {"t.py::fails", true},
@@ -82,7 +82,8 @@ TEST_F(TempDir, PytestCacheIsWrittenWithItsSupportFiles) {
   facts.dir = (dir_ / ".pytest_cache").string();
   facts.lastfailed = nlohmann::json::object();
   const std::vector<TestRecord> records = {record("t.py::a", {phase("call", "failed")})};
-  EXPECT_TRUE(write_pytest_cache(facts, records, {"t.py::b", "t.py::a"}).empty());
+  EXPECT_TRUE(
+      write_pytest_cache(facts, ResultStore::from(records), {"t.py::b", "t.py::a"}).empty());
   const fs::path values = dir_ / ".pytest_cache" / "v" / "cache";
   EXPECT_EQ(slurp(values / "lastfailed"), "{\n  \"t.py::a\": true\n}");
   EXPECT_EQ(slurp(values / "nodeids"), "[\n  \"t.py::a\",\n  \"t.py::b\"\n]");
@@ -97,7 +98,7 @@ TEST_F(TempDir, PytestCacheIsWrittenWithItsSupportFiles) {
   facts.lastfailed = nlohmann::json{{"t.py::a", true}};
   facts.stepwise = true;
   fs::remove(values / "stepwise");
-  EXPECT_TRUE(write_pytest_cache(facts, records, {"t.py::c"}).empty());
+  EXPECT_TRUE(write_pytest_cache(facts, ResultStore::from(records), {"t.py::c"}).empty());
   EXPECT_EQ(slurp(values / "lastfailed"), "{\"t.py::a\": true}");
   EXPECT_EQ(slurp(values / "nodeids"), "[\n  \"t.py::a\",\n  \"t.py::b\",\n  \"t.py::c\"\n]");
   EXPECT_FALSE(fs::exists(values / "stepwise"));  // --sw: the host session's to write
@@ -107,7 +108,7 @@ TEST_F(TempDir, PytestCacheProblemsAreReportedNotThrown) {
   std::ofstream(dir_ / "file") << "x";
   protocol::PytestCacheFacts facts;
   facts.dir = (dir_ / "file" / ".pytest_cache").string();  // under a regular file
-  const auto problems = write_pytest_cache(facts, {}, {"t.py::a"});
+  const auto problems = write_pytest_cache(facts, ResultStore(), {"t.py::a"});
   ASSERT_FALSE(problems.empty());
   EXPECT_NE(problems[0].find("could not create pytest's cache path"), std::string::npos);
 }

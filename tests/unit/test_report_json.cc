@@ -238,7 +238,7 @@ TEST(JsonReport, TextMatchesTheDocument) {
 TEST(JsonReport, WriteErrorNamesThePath) {
   const std::string bad = "/nonexistent-bulkhead-dir/report.json";
   try {
-    write_json_report(bad, {}, RunInfo{});
+    write_json_report(bad, ResultStore(), RunInfo{});
     ADD_FAILURE() << "no error";
   } catch (const SysError& e) {
     EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();

@@ -286,7 +286,7 @@ TEST(JunitXml, WritesAtomicallyAndNamesThePathOnError) {
 
   const std::string bad = (dir / "missing" / "report.xml").string();
   try {
-    write_junit_xml(bad, {}, RunInfo{});
+    write_junit_xml(bad, ResultStore(), RunInfo{});
     ADD_FAILURE() << "no error";
   } catch (const SysError& e) {
     EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();

@@ -30,32 +30,46 @@ constexpr const char kBody[] = R"(<div id="summary"></div>
 
 }  // namespace
 
+namespace {
+
+// The page to `out`, the JSON from `json_report` embedded as it comes.
+void emit_html(const TextSource& json_report, const TextOut& out) {
+  out("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+  out("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+  out("<title>bulkhead report</title>\n<style>");
+  out(kStyle);
+  out("</style></head>\n<body>\n");
+  out(kBody);
+  // JSON inside <script>: a "<" could end the element early ("</script>", "<!--"); in JSON it
+  // can only be inside a string, where \u003c is the same character.
+  out("<script id=\"bulkhead-data\" type=\"application/json\">");
+  json_report([&out](std::string_view piece) {
+    std::size_t from = 0;
+    for (std::size_t at; (at = piece.find('<', from)) != std::string_view::npos; from = at + 1) {
+      out(piece.substr(from, at - from));
+      out("\\u003c");
+    }
+    out(piece.substr(from));
+  });
+  out("</script>\n<script>");
+  out(kScript);
+  out("</script>\n</body></html>\n");
+}
+
+}  // namespace
+
 std::string render_html_report(std::string_view json_report) {
   std::string out;
   out.reserve(json_report.size() + sizeof kStyle + sizeof kScript + sizeof kBody + 512);
-  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
-  out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  out += "<title>bulkhead report</title>\n<style>";
-  out += kStyle;
-  out += "</style></head>\n<body>\n";
-  out += kBody;
-  // JSON inside <script>: a "<" could end the element early ("</script>", "<!--"); in JSON it
-  // can only be inside a string, where \u003c is the same character.
-  out += "<script id=\"bulkhead-data\" type=\"application/json\">";
-  for (char c : json_report) {
-    if (c == '<')
-      out += "\\u003c";
-    else
-      out += c;
-  }
-  out += "</script>\n<script>";
-  out += kScript;
-  out += "</script>\n</body></html>\n";
+  emit_html([json_report](const TextOut& piece) { piece(json_report); },
+            [&out](std::string_view text) { out += text; });
   return out;
 }
 
-void write_html_report(const std::string& path, std::string_view json_report) {
-  write_file_atomically(path, render_html_report(json_report));
+void write_html_report(const std::string& path, const TextSource& json_report) {
+  AtomicFile file(path);
+  emit_html(json_report, [&file](std::string_view text) { file.write(text); });
+  file.commit();
 }
 
 }  // namespace bulkhead

@@ -7,11 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "src/report/atomic_file.h"
+
 namespace bulkhead {
 
 // `json_report` is the JSON report (docs/reports.md), embedded verbatim but for "<" (as \u003c).
 std::string render_html_report(std::string_view json_report);
-// Written atomically; throws SysError naming the path.
-void write_html_report(const std::string& path, std::string_view json_report);
+// Written atomically, the JSON streamed into the page as `json_report` makes it; throws
+// SysError naming the path.
+void write_html_report(const std::string& path, const TextSource& json_report);
 
 }  // namespace bulkhead

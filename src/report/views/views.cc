@@ -38,13 +38,19 @@ void append_file(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-void write_report_views(const ReportViewPaths& paths,
-                        const std::function<std::string()>& json_report, Terminal& terminal) {
+void write_report_views(const ReportViewPaths& paths, const TextSource& json_report,
+                        Terminal& terminal) {
   const bool github = env_is_true("GITHUB_ACTIONS");
   if (paths.html.empty() && paths.trace.empty() && !github) return;
-  const std::string text = json_report();
-  if (!paths.html.empty()) write_html_report(paths.html, text);
-  if (paths.trace.empty() && !github) return;
+  if (paths.trace.empty() && !github) {
+    write_html_report(paths.html, json_report);
+    return;
+  }
+  std::string text;
+  json_report([&text](std::string_view piece) { text += piece; });
+  if (!paths.html.empty()) {
+    write_html_report(paths.html, [&text](const TextOut& out) { out(text); });
+  }
   // The trace and GitHub's output never show captured output: it is left out of the document.
   const nlohmann::json report = nlohmann::json::parse(
       text, [](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {

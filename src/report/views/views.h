@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "src/report/atomic_file.h"
 #include "src/report/terminal.h"
 
 namespace bulkhead {
@@ -16,10 +17,11 @@ struct ReportViewPaths {
 };
 
 // Writes what `paths` asks for and, when GITHUB_ACTIONS=true, prints the annotations and
-// appends to $GITHUB_STEP_SUMMARY. `json_report` is called at most once, only when a view is
-// made. Throws SysError naming a file that cannot be written.
-void write_report_views(const ReportViewPaths& paths,
-                        const std::function<std::string()>& json_report, Terminal& terminal);
+// appends to $GITHUB_STEP_SUMMARY. `json_report` makes the JSON text at most once, only when a
+// view is made; the HTML alone takes it as it streams, the trace and GitHub's output parse it
+// whole. Throws SysError naming a file that cannot be written.
+void write_report_views(const ReportViewPaths& paths, const TextSource& json_report,
+                        Terminal& terminal);
 
 // On GitLab CI (GITLAB_CI=true): a collapsible section of the job log around a phase of the
 // run, opened here and closed when destroyed; elsewhere nothing.
