@@ -90,6 +90,7 @@ std::string ForkedSetup::to_json() const {
   out["listeners"] = listeners;
   if (init.mount_context.stage_size) out["stage_size"] = *init.mount_context.stage_size;
   out["mask_sources"] = init.mount_context.mask_sources;
+  out["overlay_lowers"] = init.mount_context.overlay_lowers;
   return out.dump();
 }
 
@@ -105,6 +106,7 @@ ForkedSetup ForkedSetup::from_json(const std::string& text) {
     for (const auto& record : in.at("mounts")) c.mounts.push_back(mount_from_json(record));
     if (in.contains("stage_size")) c.mount_context.stage_size = in["stage_size"].get<uint64_t>();
     c.mount_context.mask_sources = in.at("mask_sources").get<std::string>();
+    c.mount_context.overlay_lowers = in.at("overlay_lowers").get<std::string>();
     c.low_ports = in.at("low_ports").get<bool>();
     c.sysctl_proc = in.at("sysctl_proc").get<std::string>();
     c.cwd = in.at("cwd").get<std::string>();

@@ -9,13 +9,17 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <map>
 #include <set>
 #include <string_view>
 
 #include "sandbox/error.h"
+#include "sandbox/fd.h"
 #include "sandbox/file_util.h"
 #include "sandbox/mask.h"
 #include "sandbox/mount_view.h"
@@ -149,6 +153,48 @@ void mount_zygote_spares(const MountContext& context) {
   const std::string masks = std::string(kNewRoot) + kSpareMasks;
   if (::mkdir(masks.c_str(), 0555) != 0) throw_errno("mkdir " + masks);
   bind(kMasks, masks, true, false);
+  const std::string lowers = std::string(kNewRoot) + kSpareLowers;
+  if (::mkdir(lowers.c_str(), 0555) != 0) throw_errno("mkdir " + lowers);
+}
+
+// Makes `path` (inside an overlay's target) hidden in the overlay's upper dir, the way a mask
+// hides it: a directory comes out empty (each entry of the lower one whited out), anything
+// else an empty file. Parents made in the upper dir take the lower's owner and mode. Returns
+// false (nothing made) where the lower has nothing there or it is a symlink, which a mask
+// resolves and this would not.
+bool hide_in_upper(const std::string& lower, const std::string& upper, const std::string& rel) {
+  struct stat st;
+  if (::lstat((lower + rel).c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return false;
+  for (size_t slash = rel.find('/', 1); slash != std::string::npos;
+       slash = rel.find('/', slash + 1)) {
+    const std::string part = rel.substr(0, slash);
+    struct stat parent;
+    if (::lstat((upper + part).c_str(), &parent) == 0) continue;
+    if (::stat((lower + part).c_str(), &parent) != 0) throw_errno("stat " + lower + part);
+    if (::mkdir((upper + part).c_str(), parent.st_mode & 07777) != 0) {
+      throw_errno("mkdir " + upper + part);
+    }
+    if (::chown((upper + part).c_str(), parent.st_uid, parent.st_gid) != 0) {
+      throw_errno("chown " + upper + part);
+    }
+  }
+  const std::string made = upper + rel;
+  if (!S_ISDIR(st.st_mode)) {
+    UniqueFd file(::open(made.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+    if (!file) throw_errno("create " + made);
+    return true;
+  }
+  if (::mkdir(made.c_str(), 0) != 0) throw_errno("mkdir " + made);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(lower + rel, ec)) {
+    const std::string out = made + "/" + entry.path().filename().string();
+    if (::mknod(out.c_str(), S_IFCHR, makedev(0, 0)) != 0) throw_errno("mknod(whiteout) " + out);
+  }
+  if (ec) {  // unreadable: the whole directory whited out instead
+    std::filesystem::remove_all(made);
+    if (::mknod(made.c_str(), S_IFCHR, makedev(0, 0)) != 0) throw_errno("mknod(whiteout) " + made);
+  }
+  return true;
 }
 
 // The lower layer as the payload should see it: idmapped when the record asks (attached in the
@@ -171,8 +217,10 @@ std::string overlay_lower(const MountRecord& record, const std::string& dir,
   }
 }
 
+// `hidden`: the masks (inside paths) to make in its upper dir (MountContext::expose_overlays);
+// each one made is removed from it, the others stay masks to mount.
 void mount_overlay(const MountRecord& record, int index, const MountContext& context,
-                   std::vector<std::string>& warnings) {
+                   std::vector<std::string>& hidden, std::vector<std::string>& warnings) {
   struct stat st;
   std::string host = std::string(kOldRoot) + record.source;
   const char* problem = ::stat(host.c_str(), &st) != 0 ? std::strerror(errno)
@@ -184,7 +232,10 @@ void mount_overlay(const MountRecord& record, int index, const MountContext& con
   }
   std::string target = prepare_target(record.target, true);
   std::string dir = "/overlay/" + std::to_string(index);
-  std::string lower = overlay_lower(record, dir, context, warnings);
+  std::string lower =
+      context.overlay_lowers.empty()
+          ? overlay_lower(record, dir, context, warnings)
+          : std::string(kOldRoot) + context.overlay_lowers + "/" + std::to_string(index);
   std::string upper = dir + "/upper";
   std::string work = dir + "/work";
   make_dirs(upper);
@@ -193,18 +244,30 @@ void mount_overlay(const MountRecord& record, int index, const MountContext& con
   if (::stat(lower.c_str(), &st) != 0) throw_errno("stat " + record.source);
   if (::chown(upper.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown " + upper);
   if (::chmod(upper.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod " + upper);
+  std::erase_if(hidden, [&](const std::string& path) {
+    return hide_in_upper(lower, upper, path.substr(record.target.size()));
+  });
   std::string options = "lowerdir=" + escape_overlay_path(lower) +
                         ",upperdir=" + escape_overlay_path(upper) +
                         ",workdir=" + escape_overlay_path(work);
   // xino: readdir's d_ino and stat's st_ino agree, and st_dev is the overlay's, although the
   // layers are on different filesystems (the kernel has it since 4.17).
+  // A zygote's children take this overlay, without what is mounted under it, as their lower.
+  auto expose = [&] {
+    if (!context.expose_overlays) return;
+    const std::string spare = std::string(kNewRoot) + kSpareLowers + "/" + std::to_string(index);
+    make_dirs(spare);
+    do_mount(target.c_str(), spare, nullptr, MS_BIND);
+  };
   if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID, (options + ",xino=on").c_str()) ==
       0) {
+    expose();
     return;
   }
   if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID, options.c_str()) == 0) {
     warnings.push_back("overlay: xino=on refused for " + record.target +
                        "; inode numbers from readdir and stat may differ there");
+    expose();
     return;
   }
   int err = errno;
@@ -356,6 +419,26 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
                                                 ",gid=" + std::to_string(*context.owner)
                                           : "";
   std::set<std::string> tmpfs_done;  // resolved targets: /var/run is often /run
+  // A zygote: each plain mask under an overlay goes to the innermost one's upper dir
+  // (kSpareLowers); those made there are not mounted.
+  std::map<const MountRecord*, std::vector<std::string>> hidden;
+  std::set<std::string> masks_made;
+  if (context.expose_overlays) {
+    for (const auto& mask : plan) {
+      if (mask.kind != MountKind::Mask || mask.sockets_only ||
+          mask.target.find_first_of("*?[") != std::string::npos) {
+        continue;
+      }
+      const MountRecord* innermost = nullptr;
+      for (const auto& overlay : plan) {
+        if (overlay.kind == MountKind::Overlay && is_under(mask.target, overlay.target) &&
+            (!innermost || overlay.target.size() > innermost->target.size())) {
+          innermost = &overlay;
+        }
+      }
+      if (innermost) hidden[innermost].push_back(mask.target);
+    }
+  }
   int overlay_index = 0;
   bool image_root = false;
   for (const auto& record : plan) {
@@ -389,9 +472,17 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
         do_mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options);
         break;
       }
-      case MountKind::Overlay:
-        mount_overlay(record, overlay_index++, context, warnings);
+      case MountKind::Overlay: {
+        std::vector<std::string>& to_hide = hidden[&record];
+        std::vector<std::string> wanted = to_hide;
+        mount_overlay(record, overlay_index++, context, to_hide, warnings);
+        for (const auto& path : wanted) {
+          if (std::find(to_hide.begin(), to_hide.end(), path) == to_hide.end()) {
+            masks_made.insert(path);
+          }
+        }
         break;
+      }
       case MountKind::Bind: {
         std::string source = std::string(kOldRoot) + record.source;
         if (!exists(source)) {
@@ -413,6 +504,7 @@ void apply_mount_plan(const std::vector<MountRecord>& plan, const MountContext& 
         break;
       }
       case MountKind::Mask:
+        if (masks_made.count(record.target) != 0) break;  // made in an overlay's upper dir
         apply_mask(kNewRoot, record.target, record.sockets_only, masks);
         break;
       case MountKind::ZygoteSpares:

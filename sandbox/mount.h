@@ -30,9 +30,17 @@ enum class MountKind {
 //   visible there, and the sandbox's /proc has read-only mounts over /proc/sys and others.
 // - masks: the mask sources, so a child's masks are the same files as the zygote's (owned by
 //   the host's root: unreadable even to the root of the payload's user namespace).
+// - lower/N: the zygote's Nth overlay bound again without the mounts under it, as the lower
+//   layer of its children's Nth overlay. A child's mount namespace is less privileged than the
+//   zygote's, so the kernel locks every mount it copies, and refuses an overlay whose lower
+//   layer has locked mounts under it (they could be unmounted to see what they hide): the
+//   zygote's $HOME, with masks and the project under it, cannot be a lower layer as it is. The
+//   masks under an overlay are made in its upper dir instead (an empty file; a directory whose
+//   entries are whited out), so this view hides what they hide.
 constexpr const char* kZygoteSpares = "/dev/.bulkhead-zygote";
 constexpr const char* kSpareProc = "/dev/.bulkhead-zygote/proc";
 constexpr const char* kSpareMasks = "/dev/.bulkhead-zygote/masks";
+constexpr const char* kSpareLowers = "/dev/.bulkhead-zygote/lower";
 
 struct MountRecord {
   MountKind kind;
@@ -52,6 +60,10 @@ struct MountContext {
   std::optional<uint32_t> owner;       // host uid/gid owning the sandbox's own tmpfs
   std::optional<uint64_t> stage_size;  // size= of the tmpfs holding the overlay uppers
   std::string mask_sources;            // a zygote's child: the zygote's (kSpareMasks); "": new
+  std::string overlay_lowers;          // a zygote's child: the zygote's (kSpareLowers); "": the
+                                       // records' sources
+  bool expose_overlays = false;        // a zygote: its overlays at kSpareLowers, masks under
+                                       // them made in their upper dirs
 };
 
 struct MountInputs {

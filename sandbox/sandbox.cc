@@ -398,6 +398,7 @@ class SandboxImpl : public Sandbox {
     config.mount_context.idmap_userns_fd = identity_.idmap_userns_fd();
     config.mount_context.owner = identity_.sandbox_owner();
     config.mount_context.stage_size = tmpfs_size_for(profile.mounts, profile.limits.memory_bytes);
+    config.mount_context.expose_overlays = spec.zygote;
     config.identity = identity_.payload();
     config.low_ports = identity_.wants_low_ports();
     add_listener_dirs(spec.listeners, config.mounts);
@@ -547,6 +548,7 @@ class SandboxImpl : public Sandbox {
     config.mount_context.stage_size =
         tmpfs_size_for(options_.profile.mounts, options_.profile.limits.memory_bytes);
     config.mount_context.mask_sources = kSpareMasks;
+    config.mount_context.overlay_lowers = kSpareLowers;
     config.low_ports = identity_.wants_low_ports();
     config.sysctl_proc = kSpareProc;
     config.rlimits = rlimits_;

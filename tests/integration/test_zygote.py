@@ -337,3 +337,77 @@ def _environ_has(pid, needle):
             return needle in f.read().split(b"\0")
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("zygote", ["on", "off"])
+def test_home_is_writable_and_its_masks_hold_in_both_modes(zygote):
+    # $HOME with masked secrets and the project under it. A forked worker's HOME used to be the
+    # zygote's, read-only: the kernel refuses an overlay over a lower layer with (locked) mounts
+    # under it, the masks and the project. Now it is writable as a spawned worker's, and the
+    # masks hold in the worker and in the zygote (its conftest looks everywhere it can).
+    root = pathlib.Path(tempfile.mkdtemp(prefix="bulkhead-home-", dir="/tmp"))
+    try:
+        home = root / "home"
+        write(home, {".npmrc": "SECRET-NPM\n", ".ssh/id_rsa": "SECRET-SSH\n",
+                     ".cache/keep": "kept\n"})
+        suite = write(home / "proj", {
+            "conftest.py": """
+                import os, stat
+
+                def secrets(*bases):
+                    # Regular files only (/dev/zero never ends); not the zygote's spare procfs.
+                    found = []
+                    for base in bases:
+                        for where, dirs, files in os.walk(base):
+                            dirs[:] = [d for d in dirs if os.path.join(where, d) !=
+                                       "/dev/.bulkhead-zygote/proc"]
+                            for name in files:
+                                path = os.path.join(where, name)
+                                try:
+                                    if not stat.S_ISREG(os.lstat(path).st_mode):
+                                        continue
+                                    with open(path, "rb") as f:
+                                        if ("SEC" + "RET-").encode() in f.read():
+                                            found.append(path)
+                                except OSError:
+                                    pass
+                    return sorted(found)
+
+                print("COLLECTION-SECRETS", secrets(os.path.expanduser("~"),
+                                                    "/dev/.bulkhead-zygote"))
+                """,
+            "test_home.py": """
+                import os, pathlib
+                import pytest
+                from conftest import secrets
+
+                @pytest.mark.parametrize("n", range(4))
+                def test_home(n):
+                    home = pathlib.Path.home()
+                    (home / ".cache" / ("w%d" % n)).write_text("x")
+                    (home / ("new%d" % n)).write_text("x")
+                    assert (home / ".cache" / "keep").read_text() == "kept\\n"
+                    assert secrets(str(home), "/dev") == []
+                    assert not os.path.exists("/dev/.bulkhead-zygote")
+                    try:
+                        assert os.listdir(home / ".ssh") == []
+                    except PermissionError:
+                        pass
+                """,
+        })
+        env = {**os.environ, "HOME": str(home)}
+        result = run_bulkhead("-n", "2", "--zygote", zygote, "-s", "-p", "no:randomly",
+                              "-p", "no:random_order", "-p", "no:cacheprovider", cwd=suite,
+                              env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "4 passed" in result.stdout, result.stdout
+        assert FALLBACK not in result.stdout
+        assert "overlay" not in result.stdout + result.stderr, result.stdout + result.stderr
+        seen = [line for line in result.stdout.splitlines() if "COLLECTION-SECRETS" in line]
+        assert seen and all(line.endswith("COLLECTION-SECRETS []") for line in seen), seen
+        # The host's HOME is as it was.
+        assert sorted(p.name for p in home.iterdir()) == [".cache", ".npmrc", ".ssh", "proj"]
+        assert sorted(p.name for p in (home / ".cache").iterdir()) == ["keep"]
+        assert (home / ".npmrc").read_text() == "SECRET-NPM\n"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
