@@ -225,6 +225,42 @@ class ChildImpl : public Child {
   }
 
   std::vector<UniqueFd> take_listeners() override { return std::move(listeners_); }
+
+  int setup_fd() const override { return setting_up_ ? status_fd_.get() : -1; }
+
+  bool setup_done(bool wait) override {
+    while (setting_up_) {
+      std::size_t newline;
+      while (setting_up_ && (newline = status_buffer_.find('\n')) != std::string::npos) {
+        const std::string line = status_buffer_.substr(0, newline);
+        status_buffer_.erase(0, newline + 1);
+        setting_up_ = line != "R";
+        if (line.rfind("E ", 0) == 0) setup_error_ = line.substr(2);
+      }
+      if (!setting_up_) break;
+      struct pollfd readable = {status_fd_.get(), POLLIN, 0};
+      const int polled = ::poll(&readable, 1, wait ? -1 : 0);
+      if (polled < 0 && errno == EINTR) continue;
+      if (polled == 0) return false;
+      char chunk[1024];
+      const ssize_t n = ::read(status_fd_.get(), chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        kill();
+        throw UserError(
+            "sandbox " + name_ + ": setup failed: " +
+            (setup_error_.empty() ? "the sandbox's init exited during setup" : setup_error_));
+      }
+      status_buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Adopted without waiting for init's "R" (Sandbox::adopt): setup_done() waits for it.
+  void set_up_later(const std::string& name) {
+    setting_up_ = true;
+    name_ = name;
+  }
   void set_listeners(std::vector<UniqueFd> listeners) { listeners_ = std::move(listeners); }
 
   LiveCounters counters() const override {
@@ -320,6 +356,9 @@ class ChildImpl : public Child {
   bool waited_ = false;
   bool killed_ = false;
   bool have_payload_status_ = false;
+  bool setting_up_ = false;  // its init has not said "R" yet
+  std::string name_;         // for setup_done()'s error
+  std::string setup_error_;
 };
 
 class SandboxImpl : public Sandbox {
@@ -386,7 +425,10 @@ class SandboxImpl : public Sandbox {
     if (spec.argv.empty()) throw UserError("spawn: empty command");
     const Profile& profile = options_.profile;
     std::unique_ptr<LeafCgroup> leaf;
-    if (cgroup_) leaf = cgroup_->create_leaf(spec.name, profile.limits);
+    if (cgroup_) {
+      leaf = cgroup_->create_leaf(spec.cgroup_name.empty() ? spec.name : spec.cgroup_name,
+                                  profile.limits);
+    }
 
     InitConfig config;
     config.name = spec.name;
@@ -565,8 +607,8 @@ class SandboxImpl : public Sandbox {
   }
 
   std::unique_ptr<Child> adopt(const std::string& name, std::unique_ptr<PreparedCgroup> cgroup,
-                               UniqueFd handshake, UniqueFd status,
-                               std::size_t listener_count) override {
+                               UniqueFd handshake, UniqueFd status, std::size_t listener_count,
+                               bool wait_ready) override {
     const Profile& profile = options_.profile;
     if (!cgroup) cgroup = prepare_cgroup(name);
     std::unique_ptr<LeafCgroup> leaf = std::move(static_cast<PreparedCgroupImpl&>(*cgroup).leaf);
@@ -600,14 +642,17 @@ class SandboxImpl : public Sandbox {
     }
     handshake.reset();
     std::string buffer, error;
-    std::vector<std::string> warnings;
-    bool ready = read_until_ready(status.get(), buffer, warnings, error);
-    for (const auto& warning : warnings) note_missing(warning);
-    if (!ready) abandon("setup failed: " + error);
+    if (wait_ready) {
+      std::vector<std::string> warnings;
+      bool ready = read_until_ready(status.get(), buffer, warnings, error);
+      for (const auto& warning : warnings) note_missing(warning);
+      if (!ready) abandon("setup failed: " + error);
+    }
     auto child =
         std::make_unique<ChildImpl>(pid, std::move(pidfd), std::move(status), std::move(buffer),
                                     std::move(leaf), profile.limits, true, true);
     child->set_listeners(std::move(listeners));
+    if (!wait_ready) child->set_up_later(name);
     return child;
   }
 

@@ -50,7 +50,10 @@ struct ListenerSpec {
 };
 
 struct SpawnSpec {
-  std::string name;                        // hostname and cgroup leaf, e.g. "gw0"
+  std::string name;  // hostname and cgroup leaf, e.g. "gw0"
+  // The cgroup leaf when it is not `name`: a slot's next sandbox made while its current one
+  // (leaf `name`) still runs (a spare, src/run/supervisor_spares.cc).
+  std::string cgroup_name;
   std::vector<std::string> argv;           // argv[0] without '/' is looked up in PATH of `env`
   std::vector<std::string> env;            // complete environment, "KEY=VALUE"
   std::string cwd;                         // working directory inside (default: our cwd)
@@ -112,6 +115,12 @@ class Child {
   // The listening sockets, parallel to SpawnSpec::listeners (invalid where one was not made:
   // an optional one, or a namespace the host refused). Non-blocking. Once; later calls: empty.
   virtual std::vector<UniqueFd> take_listeners() { return {}; }
+  // A zygote's child adopted without waiting for its setup (Sandbox::adopt, wait_ready false):
+  // setup_fd() becomes readable as its init reports, setup_done() reads what is there (or waits
+  // for all of it) and says whether its init is ready; it throws UserError with init's reason,
+  // the sandbox killed, when setup failed. Any other Child: -1, true.
+  virtual int setup_fd() const { return -1; }
+  virtual bool setup_done(bool /*wait*/) { return true; }
 };
 
 // A zygote child's cgroup, made before the child exists, so that its counter fds can travel
@@ -141,11 +150,11 @@ class Sandbox {
   // of the socket the child's init writes to, see forked_init_begin), moves it into a new
   // cgroup leaf `name`, says "go", takes the `listeners` listening sockets its init makes
   // (ForkedSetup's SpawnSpec::listeners, sent on `handshake`), and waits for init's "R" on
-  // `status`. Throws with context, after killing the child, when setup fails.
-  // `cgroup`: the one prepare_cgroup made for it (null: made here).
+  // `status` (`wait_ready`; else Child::setup_done() does). Throws with context, after killing
+  // the child, when setup fails. `cgroup`: the one prepare_cgroup made for it (null: made here).
   virtual std::unique_ptr<Child> adopt(const std::string& name,
                                        std::unique_ptr<PreparedCgroup> cgroup, UniqueFd handshake,
-                                       UniqueFd status, std::size_t listeners) = 0;
+                                       UniqueFd status, std::size_t listeners, bool wait_ready) = 0;
   // The cgroup leaf `name` for a zygote child about to be forked (empty without cgroups).
   virtual std::unique_ptr<PreparedCgroup> prepare_cgroup(const std::string& name) = 0;
   virtual const Isolation& isolation() const = 0;
