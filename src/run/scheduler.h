@@ -88,6 +88,7 @@ class Scheduler {
   bool stopped() const;
 
   bool all_handed_out() const;  // nothing left in the queue
+  std::size_t queued_units() const { return queue_.size() + suspects_.size(); }
   // Whether next_batch(worker) could hand it anything now (ignoring how much it holds).
   bool has_work_for(int worker) const;
   std::size_t held(int worker) const;  // handed to `worker`, not finished yet

@@ -88,51 +88,103 @@ std::vector<std::string> worker_environment(const WorkerLaunch& launch, int slot
 WorkerProcess::WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot,
                              int incarnation)
     : slot_(slot),
+      incarnation_(incarnation),
       name_(worker_name(launch, slot)),
       log_path_(launch.run_dir + "/" + name_ + ".log"),
       stacks_path_(launch.run_dir + "/" + name_ + ".stacks") {
+  TheirEnds theirs;
+  const sandbox::SpawnSpec spec = prepare(launch, theirs, false);
+  if (incarnation > 0) mark_restart("");
+  child_ = launch.fork ? launch.fork(spec) : sandbox.spawn(spec);
+  // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
+}
+
+WorkerProcess::WorkerProcess(const WorkerLaunch& launch, int slot, int incarnation, Spare)
+    : slot_(slot),
+      incarnation_(incarnation),
+      name_(worker_name(launch, slot)),
+      log_path_(launch.run_dir + "/" + name_ + ".log"),
+      stacks_path_(launch.run_dir + "/" + name_ + ".stacks") {
+  if (!launch.request_fork) throw UserError(name_ + ": a spare needs the zygote");
+  TheirEnds theirs;
+  sandbox::SpawnSpec spec = prepare(launch, theirs, true);
+  spec.cgroup_name = name_ + "-" + std::to_string(incarnation);
+  pending_ = launch.request_fork(spec);
+}
+
+sandbox::SpawnSpec WorkerProcess::prepare(const WorkerLaunch& launch, TheirEnds& theirs,
+                                          bool spare) {
   int channel_pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel_pair) != 0) {
     throw_errno("socketpair(" + name_ + " channel)");
   }
   channel_.reset(channel_pair[0]);
-  UniqueFd worker_channel(channel_pair[1]);
+  theirs.channel.reset(channel_pair[1]);
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(" + name_ + " stdout)");
   stdout_.reset(out_pipe[0]);
-  UniqueFd worker_stdout(out_pipe[1]);
+  theirs.out.reset(out_pipe[1]);
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw_errno("pipe2(" + name_ + " stderr)");
   stderr_.reset(err_pipe[0]);
-  UniqueFd worker_stderr(err_pipe[1]);
+  theirs.err.reset(err_pipe[1]);
   set_nonblocking(channel_.get());
   set_nonblocking(stdout_.get());
   set_nonblocking(stderr_.get());
 
-  log_ = open_run_file(log_path_, O_WRONLY | O_CREAT | O_APPEND | (incarnation == 0 ? O_TRUNC : 0));
-  if (incarnation > 0) {
-    write_all(log_.get(), "\n---- bulkhead: " + name_ + " restarted (replacement " +
-                              std::to_string(incarnation) + ") ----\n");
-  }
-  // Each incarnation gets a fresh dump file; the worker appends to its own descriptor.
-  stacks_ = open_run_file(stacks_path_, O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
-  UniqueFd worker_log = open_run_file(log_path_, O_WRONLY | O_APPEND);
+  log_ =
+      open_run_file(log_path_, O_WRONLY | O_CREAT | O_APPEND | (incarnation_ == 0 ? O_TRUNC : 0));
+  // Each incarnation gets a fresh dump file (a spare's is emptied when it takes over: the
+  // current worker still writes there); the worker appends to its own descriptor.
+  stacks_ = open_run_file(stacks_path_, O_RDWR | O_CREAT | O_APPEND | (spare ? 0 : O_TRUNC));
+  theirs.log = open_run_file(log_path_, O_WRONLY | O_APPEND);
 
   sandbox::SpawnSpec spec;
   spec.name = name_;
   spec.argv = launch.argv;
-  spec.env = worker_environment(launch, slot);
+  spec.env = worker_environment(launch, slot_);
   spec.cwd = launch.cwd;
   spec.project_dir = launch.project_dir;
   spec.visible_paths = launch.visible_paths;
-  spec.stdout_fd = worker_stdout.get();
-  spec.stderr_fd = worker_stderr.get();
-  spec.extra_fds = {worker_channel.get(), stacks_.get(), worker_log.get()};
+  spec.stdout_fd = theirs.out.get();
+  spec.stderr_fd = theirs.err.get();
+  spec.extra_fds = {theirs.channel.get(), stacks_.get(), theirs.log.get()};
   spec.extra_fds_base = 200;
   spec.counter_fds = true;
   spec.listeners = launch.listeners;
-  child_ = launch.fork ? launch.fork(spec) : sandbox.spawn(spec);
-  // Our copies of the worker's ends close here, so end-of-stream means the worker is gone.
+  return spec;
+}
+
+int WorkerProcess::starting_fd() const {
+  if (pending_) return pending_->fd();
+  return child_ ? child_->setup_fd() : -1;
+}
+
+bool WorkerProcess::advance() {
+  if (pending_) {
+    std::unique_ptr<PendingFork> pending = std::move(pending_);
+    child_ = pending->adopt(false);
+  }
+  return child_->setup_done(false);
+}
+
+void WorkerProcess::finish() {
+  if (pending_) {
+    std::unique_ptr<PendingFork> pending = std::move(pending_);
+    child_ = pending->adopt(true);
+  }
+  child_->setup_done(true);
+}
+
+void WorkerProcess::take_over(const std::string& note) {
+  // Best effort, as the logs: dumps are read from the offset a request saw, never from 0.
+  [[maybe_unused]] const int ignored = ::ftruncate(stacks_.get(), 0);
+  mark_restart(note);
+}
+
+void WorkerProcess::mark_restart(const std::string& note) {
+  write_all(log_.get(), "\n---- bulkhead: " + name_ + " restarted (replacement " +
+                            std::to_string(incarnation_) + note + ") ----\n");
 }
 
 WorkerProcess::~WorkerProcess() = default;

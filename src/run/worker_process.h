@@ -18,6 +18,17 @@
 
 namespace bulkhead {
 
+// A sandbox requested and not yet ours (a zygote's fork in flight, src/run/zygote.h). Dropped
+// before adopt(): the request is abandoned (its init exits) and its cgroup removed.
+class PendingFork {
+ public:
+  virtual ~PendingFork() = default;
+  virtual int fd() const = 0;  // readable once the child's init has said who it is
+  // Takes the child: its cgroup, its release; then waits for the rest of its init's setup
+  // (`wait_ready`), or leaves that to Child::setup_done(). Throws on failure.
+  virtual std::unique_ptr<sandbox::Child> adopt(bool wait_ready) = 0;
+};
+
 // How to start any worker of this run. Everything per-worker (name, env vars, fds) is derived
 // from it by WorkerProcess; a later fork-after-collect mode would replace only the spawn.
 struct WorkerLaunch {
@@ -38,6 +49,9 @@ struct WorkerLaunch {
   std::string zygote_library;  // libbulkhead_zygote.so (src/run/zygote.h)
   // Starts a worker's sandbox instead of Sandbox::spawn: a zygote's fork (src/run/zygote.h).
   std::function<std::unique_ptr<sandbox::Child>(const sandbox::SpawnSpec&)> fork;
+  // The same fork in two steps, for a spare (a slot's next sandbox made ahead): the request now,
+  // the adoption once PendingFork::fd() is readable.
+  std::function<std::unique_ptr<PendingFork>(const sandbox::SpawnSpec&)> request_fork;
   std::vector<sandbox::ListenerSpec> listeners;  // made in every worker's sandbox (forwards)
   std::map<int, std::map<std::string, std::string>> slot_env;  // by slot: from its setup
 };
@@ -65,11 +79,26 @@ class WorkerProcess {
  public:
   // Starts worker `slot` (worker_name); `incarnation` counts its restarts. Throws on failure.
   WorkerProcess(sandbox::Sandbox& sandbox, const WorkerLaunch& launch, int slot, int incarnation);
+  // A spare: sandbox `incarnation` of `slot`, requested through launch.request_fork while the
+  // slot's current one still runs (its own cgroup leaf, gw<i>-<incarnation>). It is adopted by
+  // adopt() and shows nothing (log marker, cleared stack dumps) until take_over().
+  struct Spare {};
+  WorkerProcess(const WorkerLaunch& launch, int slot, int incarnation, Spare);
   ~WorkerProcess();  // the Child's destructor kills and reaps what is left
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   int slot() const { return slot_; }
+  // A spare on its way: its request in flight (the zygote forks it), then adopted and setting
+  // up its sandbox. `starting_fd()` becomes readable when advance() can take the next step;
+  // advance() returns true once it is ready (then starting_fd() is -1). finish() waits for
+  // what is left. Both throw when it failed.
+  int starting_fd() const;
+  bool advance();
+  void finish();
+  // An adopted spare becomes the slot's worker: its marker in the log (with `note`), the last
+  // sandbox's stack dumps gone.
+  void take_over(const std::string& note);
   const std::string& name() const { return name_; }
   sandbox::Child& child() { return *child_; }
   const std::string& log_path() const { return log_path_; }
@@ -103,8 +132,14 @@ class WorkerProcess {
 
  private:
   void capture(int stream, std::string_view data);
+  struct TheirEnds {  // the worker's ends of its channel, pipes and log, until it has them
+    UniqueFd channel, out, err, log;
+  };
+  sandbox::SpawnSpec prepare(const WorkerLaunch& launch, TheirEnds& theirs, bool spare);
+  void mark_restart(const std::string& note);
 
   int slot_;
+  int incarnation_;
   std::string name_;
   std::string log_path_;
   std::string stacks_path_;
@@ -114,6 +149,7 @@ class WorkerProcess {
   UniqueFd log_;
   UniqueFd stacks_;
   std::unique_ptr<sandbox::Child> child_;
+  std::unique_ptr<PendingFork> pending_;  // a spare's request, until adopted
   protocol::LineSplitter splitter_;
   std::string outbox_;
   std::string tail_;

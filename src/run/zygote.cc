@@ -247,7 +247,44 @@ ZygoteCollection Zygote::collect(int signal_fd,
   return result;
 }
 
+namespace {
+
+// One fork request sent: the child's handshake and status ends and its cgroup, until adopted.
+class ZygoteFork : public PendingFork {
+ public:
+  ZygoteFork(sandbox::Sandbox& sandbox, std::string name,
+             std::unique_ptr<sandbox::PreparedCgroup> cgroup, UniqueFd handshake, UniqueFd status,
+             std::size_t listeners)
+      : sandbox_(sandbox),
+        name_(std::move(name)),
+        cgroup_(std::move(cgroup)),
+        handshake_(std::move(handshake)),
+        status_(std::move(status)),
+        listeners_(listeners) {}
+
+  int fd() const override { return handshake_.get(); }
+
+  std::unique_ptr<sandbox::Child> adopt(bool wait_ready) override {
+    if (!handshake_) throw UserError("zygote fork: " + name_ + " was already adopted");
+    return sandbox_.adopt(name_, std::move(cgroup_), std::move(handshake_), std::move(status_),
+                          listeners_, wait_ready);
+  }
+
+ private:
+  sandbox::Sandbox& sandbox_;
+  std::string name_;
+  std::unique_ptr<sandbox::PreparedCgroup> cgroup_;
+  UniqueFd handshake_, status_;
+  std::size_t listeners_;
+};
+
+}  // namespace
+
 std::unique_ptr<sandbox::Child> Zygote::fork(const sandbox::SpawnSpec& spec) {
+  return request(spec)->adopt(true);
+}
+
+std::unique_ptr<PendingFork> Zygote::request(const sandbox::SpawnSpec& spec) {
   if (spec.extra_fds.size() != 3) throw UserError("zygote fork: a worker has 3 extra fds");
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -264,7 +301,7 @@ std::unique_ptr<sandbox::Child> Zygote::fork(const sandbox::SpawnSpec& spec) {
   nlohmann::json request = {{"cmd", "fork"}, {"name", spec.name}, {"env", spec.env}};
   // The child's cgroup exists before it does, so its counter fds go with the request (the
   // zygote installs them after the worker's three, as a spawn does).
-  auto cgroup = sandbox_.prepare_cgroup(spec.name);
+  auto cgroup = sandbox_.prepare_cgroup(spec.cgroup_name.empty() ? spec.name : spec.cgroup_name);
   std::vector<UniqueFd> counters;
   if (spec.counter_fds) counters = cgroup->counter_fds();
   std::vector<int> fds = {their_handshake.get(), status_write.get(), spec.stdout_fd,
@@ -272,11 +309,8 @@ std::unique_ptr<sandbox::Child> Zygote::fork(const sandbox::SpawnSpec& spec) {
                           spec.extra_fds[2]};
   for (const UniqueFd& fd : counters) fds.push_back(fd.get());
   send_with_fds(control_.get(), request.dump(), fds);
-  their_handshake.reset();
-  status_write.reset();
-  counters.clear();
-  return sandbox_.adopt(spec.name, std::move(cgroup), std::move(handshake), std::move(status_read),
-                        spec.listeners.size());
+  return std::make_unique<ZygoteFork>(sandbox_, spec.name, std::move(cgroup), std::move(handshake),
+                                      std::move(status_read), spec.listeners.size());
 }
 
 }  // namespace bulkhead

@@ -59,6 +59,9 @@ class Zygote {
   // Forks a worker: the request and the fds of `spec` (stdout, stderr, extra fds: channel,
   // stacks, log) go to the zygote; the child is adopted (Sandbox::adopt). Throws on failure.
   std::unique_ptr<sandbox::Child> fork(const sandbox::SpawnSpec& spec);
+  // The same in two steps: sends the request (the zygote serves them in order) and returns
+  // what adopts the child later, once PendingFork::fd() is readable. Throws on failure.
+  std::unique_ptr<PendingFork> request(const sandbox::SpawnSpec& spec);
 
   const std::string& log_path() const { return log_path_; }
 

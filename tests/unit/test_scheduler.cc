@@ -187,6 +187,27 @@ TEST(Scheduler, LostWorkerRequeuesAtTheFrontExceptTheLostTest) {
   EXPECT_EQ(s.held(0), 4u);
 }
 
+// What spares go by with --isolate (no more spares than units left): whole units, requeued
+// ones included.
+TEST(Scheduler, QueuedUnitsCountsUnitsNotTests) {
+  Scheduler s(DistMode::LoadFile,
+              items_of({"a.py::t1", "a.py::t2", "b.py::t1", "b.py::t2", "c.py::t1"}), 2);
+  s.one_unit_per_batch();
+  EXPECT_EQ(s.queued_units(), 3u);
+  EXPECT_EQ(s.next_batch(0), (Indices{0, 1}));
+  EXPECT_EQ(s.queued_units(), 2u);
+  // Its sandbox died in the unit's first test: the rest of the unit comes back as one unit.
+  EXPECT_EQ(s.on_worker_lost(0, 0), (Indices{1}));
+  EXPECT_EQ(s.queued_units(), 3u);
+  for (int handed = 0; handed < 3; ++handed) {
+    const Indices unit = s.next_batch(1);
+    EXPECT_FALSE(unit.empty());
+    for (std::size_t index : unit) s.on_finished(1, index);
+  }
+  EXPECT_EQ(s.queued_units(), 0u);
+  EXPECT_TRUE(s.all_handed_out());
+}
+
 TEST(Scheduler, TestsBackFromALostWorkerSpreadOnePerWorker) {
   // Worker 0 holds four tests in a row (think: four hangs); the first one kills it.
   Scheduler s(DistMode::Load, numbered(16), 2);
