@@ -435,6 +435,9 @@ int run(int argc, char** argv) {
   settings.isolate_units = options.isolate != "worker";
   if (replay) settings.isolate_units = false;  // one sandbox runs the sequence, as recorded
   decide_zygote(options, *sandbox, workers, settings);
+  // auto: with --isolate, where every unit needs a new sandbox (docs/architecture.md, Spares).
+  settings.spares = settings.zygote && (options.spares == "on" ||
+                                        (options.spares == "auto" && settings.isolate_units));
   // The host session takes the workers' pytest arguments after their `-p bulkhead_worker`.
   settings.host =
       host_launch(options, launch, {launch.argv.begin() + 5, launch.argv.end()}, run_dir.path());

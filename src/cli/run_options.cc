@@ -119,6 +119,10 @@ const std::map<std::string, Setter>& setters() {
        [](RunOptions& o, const std::string& v) {
          o.zygote = parse_choice(v, {"on", "off", "auto"});
        }},
+      {"spares",
+       [](RunOptions& o, const std::string& v) {
+         o.spares = parse_choice(v, {"on", "off", "auto"});
+       }},
       {"isolate",
        [](RunOptions& o, const std::string& v) {
          o.isolate = parse_choice(v, {"test", "file", "worker"});
@@ -333,6 +337,10 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--zygote", "zygote",
       "on | off | auto: collect once and fork every worker from that process (auto: when "
       "more than one worker or --isolate test|file; also BULKHEAD_ZYGOTE_MODE)");
+  add("--spares", "spares",
+      "on | off | auto: in zygote mode, make each worker slot's next sandbox ahead, so that a "
+      "replacement (after a crash, or the next --isolate unit) is a hand-over (auto: with "
+      "--isolate test|file)");
   add("--isolate", "isolate",
       "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
       "every file, or only per worker");

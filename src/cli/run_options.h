@@ -40,6 +40,7 @@ struct RunOptions {
   bool store_durations = false;  // --store-durations: write durations_path after the run
   std::string durations_path = ".test_durations";  // pytest-split's file, relative to the cwd
   std::string zygote = "auto";                     // on | off | auto (src/run/zygote.h)
+  std::string spares = "auto";                     // on | off | auto (supervisor_spares.cc)
   std::string isolate = "worker";                  // test | file | worker: a sandbox per ...
   std::string replay_file;                         // --replay FILE
   std::vector<std::string> replay;    // its node ids, read at parse: run exactly these, in order

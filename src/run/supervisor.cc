@@ -92,6 +92,7 @@ RunResult Supervisor::Loop::run() {
     }
   }
   while (live_workers() > 0) {
+    top_up_spares();
     arm_timer();
     epoll_event events[64];
     const int ready = epoll_wait(epoll_fd_.get(), events, 64, -1);
@@ -104,6 +105,7 @@ RunResult Supervisor::Loop::run() {
     poll_stacks();
     refresh_progress();
   }
+  drop_spares();
   return finish();
 }
 
@@ -189,6 +191,10 @@ bool Supervisor::Loop::start_zygote() {
       break;
   }
   launch_.fork = [this](const sandbox::SpawnSpec& spec) { return fork_worker(spec); };
+  launch_.request_fork = [this](const sandbox::SpawnSpec& spec) {
+    if (!zygote_) throw UserError("the zygote has ended");
+    return zygote_->request(spec);
+  };
   for (auto& warning : outcome.warnings) {
     warnings_.push_back({std::move(warning.nodeid), std::move(warning.message)});
   }
@@ -222,17 +228,23 @@ void Supervisor::Loop::zygote_fallback(const std::string& reason) {
 
 void Supervisor::Loop::start_worker(int index) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
+  if (zygote_ && !zygote_->alive()) {
+    zygote_.reset();  // its workers (and spares) died with it; replacements are spawned
+    drop_spares();
+    zygote_fallback("the zygote ended during the run");
+  }
+  std::unique_ptr<WorkerProcess> spare = take_spare(index);
   const int incarnations = slot.incarnations;
   const uint32_t generation = slot.generation + 1;
+  const uint32_t spare_serial = slot.spare_serial;
   slot = Slot();
   slot.incarnations = incarnations;
   slot.generation = generation;
-  if (zygote_ && !zygote_->alive()) {
-    zygote_.reset();  // its workers died with it; replacements are spawned
-    zygote_fallback("the zygote ended during the run");
-  }
+  slot.spare_serial = spare_serial;
   try {
-    slot.worker = std::make_unique<WorkerProcess>(sandbox_, launch_, index, slot.incarnations);
+    slot.worker =
+        spare ? std::move(spare)
+              : std::make_unique<WorkerProcess>(sandbox_, launch_, index, slot.incarnations);
   } catch (const std::exception& error) {
     slot.worker.reset();
     slot.retired = true;
@@ -264,6 +276,10 @@ void Supervisor::Loop::dispatch(const epoll_event& event) {
   }
   if (source == Source::Host) return host_.on_ready(host_handler_);
   if (source == Source::UserSignal || source == Source::Keys) return on_user(source);
+  if (source == Source::Spare) {
+    return spare_starting(static_cast<int>(event.data.u64 >> 40),
+                          static_cast<uint32_t>((event.data.u64 >> 8) & 0xffffffff));
+  }
   if (source == Source::Signal) {
     signalfd_siginfo info{};
     while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
@@ -561,6 +577,7 @@ void Supervisor::Loop::stop_handing_out(const std::string& reason) {
     stop_reason_ = reason;
     stopped_by_maxfail_ = true;
     if (scheduler_) scheduler_->stop();
+    drop_spares();
     for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
       Slot& slot = slots_[static_cast<std::size_t>(i)];
       if (!slot.worker) continue;

@@ -48,7 +48,10 @@ struct SupervisorSettings {
   // `zygote_refused`: why not, said once at start when set (the workers are spawned).
   bool zygote = false;
   std::string zygote_refused;
-  bool isolate_units = false;    // --isolate test|file: every unit in a fresh sandbox
+  bool isolate_units = false;  // --isolate test|file: every unit in a fresh sandbox
+  // Zygote mode: each slot's next sandbox is made ahead and idles until needed (--spares,
+  // src/run/supervisor_spares.cc).
+  bool spares = false;
   HostLaunch host;               // the host session, started when a worker needs it
   WorkerHooks* hooks = nullptr;  // told of each worker's start and end (forwards)
   // --retries: a run that ends failed (status 1) leaves its closing line to the retries, which

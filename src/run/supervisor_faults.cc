@@ -36,6 +36,7 @@ void Supervisor::Loop::count_failure() {
 // Ends the run now: no more hand-outs, every sandbox killed.
 void Supervisor::Loop::stop_everything() {
   if (scheduler_) scheduler_->stop();
+  drop_spares();
   for (Slot& slot : slots_) {
     slot.retired = true;
     if (slot.worker) slot.worker->child().kill();

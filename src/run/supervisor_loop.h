@@ -92,6 +92,15 @@ class Supervisor::Loop {
   void fill_idle_slots();
   void end_running_test(Slot& slot, const sandbox::ExitInfo& info);
 
+  // supervisor_spares.cc
+  bool spare_wanted(int index) const;
+  void top_up_spares();
+  void spare_starting(int index, uint32_t serial);
+  std::unique_ptr<WorkerProcess> take_spare(int index);
+  void drop_spare(Slot& slot);
+  void drop_spares();
+  void spares_fail(const std::string& why);
+
   // supervisor_summary.cc
   RunResult finish();
   int exit_code(std::size_t not_run_shown) const;
@@ -111,6 +120,7 @@ class Supervisor::Loop {
   UniqueFd epoll_fd_;
 
   std::unique_ptr<Zygote> zygote_;  // zygote mode, while it serves forks
+  bool spares_off_ = false;         // a spare failed: none from now on
   Clock::time_point start_time_;
   std::optional<Clock::time_point> session_deadline_;
   std::optional<protocol::CollectedEvent> reference_;

@@ -33,6 +33,7 @@ enum class Source : uint64_t {
   Stdout,
   Stderr,
   Pidfd,
+  Spare,  // a spare can take its next step (supervisor_spares.cc)
   Host,
   UserSignal,
   Keys
@@ -88,6 +89,11 @@ struct Supervisor::Slot {
   uint64_t pids_limit_hits = 0;  // forks its sandbox refused at pids.max, as last seen
   bool unit_given = false;       // --isolate: its one unit was handed out
   int started_tests = 0;         // tests its current sandbox started: the next one's position
+  // Its next sandbox, made ahead in zygote mode (supervisor_spares.cc): requested, set up,
+  // then idle until this slot's next start takes it over.
+  std::unique_ptr<WorkerProcess> spare;
+  uint32_t spare_serial = 0;                     // tags the epoll events of its start
+  std::optional<Clock::time_point> spare_ready;  // when it was ready; unset while starting
 
   // Whether its worker can answer a steal (started, not exiting, not being killed).
   bool can_give_back() const {
