@@ -435,9 +435,12 @@ int run(int argc, char** argv) {
   settings.isolate_units = options.isolate != "worker";
   if (replay) settings.isolate_units = false;  // one sandbox runs the sequence, as recorded
   decide_zygote(options, *sandbox, workers, settings);
-  // auto: with --isolate, where every unit needs a new sandbox (docs/architecture.md, Spares).
-  settings.spares = settings.zygote && (options.spares == "on" ||
-                                        (options.spares == "auto" && settings.isolate_units));
+  // auto: always with --isolate, where every unit needs a new sandbox; else from the first
+  // worker death on (docs/architecture.md, Spares).
+  using Spares = SupervisorSettings::Spares;
+  settings.spares = !settings.zygote || options.spares == "off"        ? Spares::Off
+                    : options.spares == "on" || settings.isolate_units ? Spares::Always
+                                                                       : Spares::AfterADeath;
   // The host session takes the workers' pytest arguments after their `-p bulkhead_worker`.
   settings.host =
       host_launch(options, launch, {launch.argv.begin() + 5, launch.argv.end()}, run_dir.path());

@@ -340,7 +340,7 @@ RunOptions parse_run_options(int argc, char** argv, const std::string& cwd) {
   add("--spares", "spares",
       "on | off | auto: in zygote mode, make each worker slot's next sandbox ahead, so that a "
       "replacement (after a crash, or the next --isolate unit) is a hand-over (auto: with "
-      "--isolate test|file)");
+      "--isolate test|file, else once a worker has died)");
   add("--isolate", "isolate",
       "test | file | worker (default): a fresh worker, in a fresh sandbox, for every test, "
       "every file, or only per worker");

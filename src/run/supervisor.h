@@ -50,8 +50,10 @@ struct SupervisorSettings {
   std::string zygote_refused;
   bool isolate_units = false;  // --isolate test|file: every unit in a fresh sandbox
   // Zygote mode: each slot's next sandbox is made ahead and idles until needed (--spares,
-  // src/run/supervisor_spares.cc).
-  bool spares = false;
+  // src/run/supervisor_spares.cc): always, or once a worker has died (a suite that crashed once
+  // may again; one that never does pays nothing).
+  enum class Spares { Off, AfterADeath, Always };
+  Spares spares = Spares::Off;
   HostLaunch host;               // the host session, started when a worker needs it
   WorkerHooks* hooks = nullptr;  // told of each worker's start and end (forwards)
   // --retries: a run that ends failed (status 1) leaves its closing line to the retries, which

@@ -144,6 +144,7 @@ void Supervisor::Loop::worker_exited(int index) {
   // fixture or conftest that crashes every worker): past --max-worker-restart such deaths
   // count too, so the run ends instead of starting one worker per test.
   if (!clean && lost) ++deaths_without_progress_;
+  worker_died_ |= !clean;
   slot.blameless_death =
       !clean && (!lost || deaths_without_progress_ > settings_.max_worker_restart);
   fill_idle_slots();

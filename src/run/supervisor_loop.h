@@ -121,6 +121,7 @@ class Supervisor::Loop {
 
   std::unique_ptr<Zygote> zygote_;  // zygote mode, while it serves forks
   bool spares_off_ = false;         // a spare failed: none from now on
+  bool worker_died_ = false;        // a worker ended other than cleanly (Spares::AfterADeath)
   Clock::time_point start_time_;
   std::optional<Clock::time_point> session_deadline_;
   std::optional<protocol::CollectedEvent> reference_;

@@ -17,9 +17,12 @@ using namespace supervisor_detail;
 // Whether slot `index` should have a spare now: its sandbox runs tests and a replacement may
 // still be needed (more units to hand out, or held tests a death would send back).
 bool Supervisor::Loop::spare_wanted(int index) const {
-  if (!settings_.spares || spares_off_ || !zygote_ || !scheduler_ || scheduler_->stopped()) {
+  using Spares = SupervisorSettings::Spares;
+  if (settings_.spares == Spares::Off || spares_off_ || !zygote_ || !scheduler_ ||
+      scheduler_->stopped()) {
     return false;
   }
+  if (settings_.spares == Spares::AfterADeath && !worker_died_) return false;
   if (interrupted_ || session_expired_ || fatal_ || index >= active_workers_) return false;
   const Slot& slot = slots_[static_cast<std::size_t>(index)];
   if (slot.retired || !slot.worker || !slot.collected) return false;
@@ -31,7 +34,7 @@ bool Supervisor::Loop::spare_wanted(int index) const {
 // zygote serves requests in order: a replacement needed now must not queue behind many, and
 // two CPUs are better spent on tests than on several setups at once).
 void Supervisor::Loop::top_up_spares() {
-  if (!settings_.spares) return;
+  if (settings_.spares == SupervisorSettings::Spares::Off) return;
   // --isolate: no more spares than units left to hand out.
   const std::size_t allowed =
       settings_.isolate_units && scheduler_ ? scheduler_->queued_units() : slots_.size();

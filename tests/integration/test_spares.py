@@ -126,9 +126,8 @@ def test_crashed_worker_is_replaced_by_its_spare(tmp_path):
     assert 0 <= gap < 1.0, gap
 
 
-@pytest.mark.parametrize("args", [("--zygote", "on"), ("--zygote", "on", "--spares", "off"),
-                                  ("--zygote", "off")])
-def test_no_spares_in_worker_mode_by_default_when_off_or_spawned(tmp_path, args):
+@pytest.mark.parametrize("args", [("--zygote", "on", "--spares", "off"), ("--zygote", "off")])
+def test_no_spares_when_off_or_spawned(tmp_path, args):
     suite = write(tmp_path, CRASH_LATER)
     process = start(suite, "-n", "1", "--keep-logs", *args)
     samples = watch_spares(process)
@@ -137,6 +136,42 @@ def test_no_spares_in_worker_mode_by_default_when_off_or_spawned(tmp_path, args)
     assert "1 failed, 5 passed" in stdout, stdout
     assert [note for _, _, note in replacement_notes(stdout)] == [""], stdout
     assert samples and not any(groups for _, groups in samples), samples
+
+
+def test_auto_makes_spares_once_a_worker_has_died(tmp_path):
+    suite = write(tmp_path, {
+        "test_twice.py": """
+            import os, signal, time
+
+            def test_0_crashes():
+                time.sleep(1)
+                os.kill(os.getpid(), signal.SIGSEGV)
+
+            def test_1_waits():
+                time.sleep(3)  # the spare made after the first death is ready
+
+            def test_2_crashes():
+                os.kill(os.getpid(), signal.SIGSEGV)
+
+            def test_3_after():
+                pass
+            """,
+    })
+    report = tmp_path / "r.json"
+    process = start(suite, "-n", "1", "--zygote", "on", "--no-record", "--keep-logs", "--json",
+                    str(report))
+    samples = watch_spares(process)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stdout + stderr
+    assert "2 failed, 2 passed" in stdout, stdout
+    first_death = json.loads(report.read_text())["tests"][0]
+    assert first_death["nodeid"].endswith("test_0_crashes") and first_death["cause"] == "crash"
+    before = [groups for when, groups in samples if when < first_death["stop"]]
+    assert before and not any(before), samples  # none while no worker had died
+    notes = replacement_notes(stdout)
+    assert [(w, n) for w, n, _ in notes] == [("gw0", 1), ("gw0", 2)], notes
+    assert notes[0][2] == "", notes  # the first replacement: a fork, as without spares
+    assert SPARE_READY.search(notes[1][2]), notes  # the second: the spare made meanwhile
 
 
 ISOLATED_SLOW = {
