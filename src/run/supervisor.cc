@@ -33,6 +33,7 @@ using namespace supervisor_detail;
 Supervisor::Loop::Loop(sandbox::Sandbox& sandbox, WorkerLaunch launch, SupervisorSettings settings,
                        Terminal& terminal)
     : sandbox_(sandbox),
+      isolation_said_(sandbox.isolation().missing.size()),
       launch_(std::move(launch)),
       settings_(std::move(settings)),
       terminal_(terminal),

@@ -106,6 +106,9 @@ class Supervisor::Loop {
   int exit_code(std::size_t not_run_shown) const;
 
   sandbox::Sandbox& sandbox_;
+  // Isolation the sandbox had already said it lacks (the header printed those); what its
+  // workers' setups find later (an overlay refused, so read-only) is printed at the end.
+  std::size_t isolation_said_ = 0;
   WorkerLaunch launch_;
   SupervisorSettings settings_;
   Terminal& terminal_;

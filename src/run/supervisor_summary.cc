@@ -30,6 +30,10 @@ using namespace supervisor_detail;
 
 RunResult Supervisor::Loop::finish() {
   progress_.stop();
+  const std::vector<std::string>& missing = sandbox_.isolation().missing;
+  for (std::size_t i = isolation_said_; i < missing.size(); ++i) {
+    terminal_.line("isolation missing: " + missing[i], "yellow");
+  }
   RunResult result;
   if (reference_) {
     result.worker_settings = reference_->settings;

@@ -8,6 +8,7 @@ remounts the cgroup filesystems read-only inside a private mount namespace. (a) 
 whose user namespaces are off: the cgroup v2 VM's `nouserns` phase (make test-cgroup2); on a
 machine that allows them it is skipped, saying so.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -242,3 +243,21 @@ def test_userns_off_doctor_says_a():
     assert any(line.startswith("[warn] (a) user namespaces: unprivileged user namespaces are off")
                for line in lines), result.stdout
     assert "[info] this machine: degraded: (a) (see above)" in lines, result.stdout
+
+
+@pytest.mark.parametrize("zygote", ["on", "off"])
+def test_what_a_workers_setup_could_not_do_is_named_before_the_closing_line(tmp_path, zygote):
+    # Found by the workers' sandboxes after the header was printed (here: $HOME does not exist,
+    # so it gets no overlay); it used to be only in the JSON report.
+    (tmp_path / "test_x.py").write_text("def test_x(): pass\n")
+    report = tmp_path / "r.json"
+    result = run_bulkhead("-n", "2", "--zygote", zygote, "--json", str(report), *NO_PLUGINS,
+                          cwd=tmp_path, env={**os.environ, "HOME": "/nonexistent-bulkhead-home"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = ("isolation missing: overlay: /nonexistent-bulkhead-home: No such file or directory; "
+            "not mounted")
+    lines = result.stdout.splitlines()
+    assert lines.count(line) == 1, result.stdout
+    assert lines.index(line) < len(lines) - 1 and closing_counts(result.stdout) == "1 passed"
+    assert line[len("isolation missing: "):] in json.loads(report.read_text())["run"][
+        "isolation_missing"]
