@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <sstream>
 #include <vector>
@@ -31,6 +32,13 @@ std::optional<std::string> try_read_file(const std::string& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+std::string read_first_line(const std::string& path) {
+  std::string text = try_read_file(path).value_or("");
+  text.resize(std::min(text.find('\n'), text.size()));
+  while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
 }
 
 std::string read_file(const std::string& path) {

@@ -9,6 +9,9 @@ namespace bulkhead {
 // Throws SysError("open(path)") etc.
 std::string read_file(const std::string& path);
 std::optional<std::string> try_read_file(const std::string& path);
+// The first line of a small file without its line end and trailing blanks; "" when it cannot
+// be read (cgroup settings, .git/HEAD and the like).
+std::string read_first_line(const std::string& path);
 // One write(2) of `value` (cgroup and /proc files want a single write). Throws SysError.
 void write_file(const std::string& path, const std::string& value);
 // Returns errno (0 on success) instead of throwing; for probes and best-effort cleanup.

@@ -2,24 +2,13 @@
 #include "sandbox/project_repo.h"
 
 #include <filesystem>
-#include <sstream>
 
 #include "sandbox/bridges.h"
 #include "sandbox/file_util.h"
 
 namespace bulkhead::sandbox {
-namespace {
 
 namespace fs = std::filesystem;
-
-std::string first_line(const std::string& path) {
-  std::istringstream text(try_read_file(path).value_or(""));
-  std::string line;
-  std::getline(text, line);
-  return line;
-}
-
-}  // namespace
 
 ProjectRepository find_project_repository(const std::string& project_dir) {
   ProjectRepository repo;
@@ -35,12 +24,13 @@ ProjectRepository find_project_repository(const std::string& project_dir) {
   const fs::path dot_git = root / ".git";
   if (!fs::is_regular_file(dot_git, ec)) return repo;
   // A worktree or submodule: "gitdir: <path>", and in that directory "commondir" (relative).
-  const std::string line = first_line(dot_git.string());
+  const std::string line = read_first_line(dot_git.string());
   if (line.rfind("gitdir: ", 0) != 0) return repo;
   fs::path gitdir = fs::path(line.substr(8));
   if (gitdir.is_relative()) gitdir = root / gitdir;
   std::vector<std::string> dirs = {gitdir.string()};
-  if (const std::string common = first_line((gitdir / "commondir").string()); !common.empty()) {
+  if (const std::string common = read_first_line((gitdir / "commondir").string());
+      !common.empty()) {
     const fs::path common_dir(common);
     dirs.push_back((common_dir.is_relative() ? gitdir / common_dir : common_dir).string());
   }

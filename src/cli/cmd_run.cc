@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "sandbox/error.h"
+#include "sandbox/file_util.h"
 #include "sandbox/profile.h"
 #include "sandbox/sandbox.h"
 #include "src/cli/commands.h"
@@ -45,13 +46,6 @@ namespace bulkhead {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream file(path);
-  std::string line;
-  std::getline(file, line);
-  return line;
-}
 
 // CPUs this process may use: sched affinity, capped by the cgroup CPU quota (v2 cpu.max or
 // v1 cpu.cfs_quota_us) of its own cgroup and every ancestor.

@@ -4,20 +4,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sandbox/file_util.h"
 #include "sandbox/project_repo.h"
 
 namespace bulkhead::record {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string first_line(const fs::path& path) {
-  std::ifstream file(path);
-  std::string line;
-  std::getline(file, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
-}
 
 bool is_commit(const std::string& text) {
   if (text.size() != 40) return false;
@@ -35,20 +28,20 @@ std::string git_head_commit(const std::string& dir) {
   fs::path gitdir = fs::path(repo.root) / ".git";
   std::error_code error;
   if (fs::is_regular_file(gitdir, error)) {  // a worktree or submodule: "gitdir: <path>"
-    const std::string line = first_line(gitdir);
+    const std::string line = read_first_line(gitdir);
     if (line.rfind("gitdir: ", 0) != 0) return "";
     fs::path target = line.substr(8);
     gitdir = target.is_relative() ? fs::path(repo.root) / target : target;
   }
   fs::path common = gitdir;
-  if (const std::string line = first_line(gitdir / "commondir"); !line.empty()) {
+  if (const std::string line = read_first_line(gitdir / "commondir"); !line.empty()) {
     common = fs::path(line).is_relative() ? gitdir / line : fs::path(line);
   }
-  std::string head = first_line(gitdir / "HEAD");
+  std::string head = read_first_line(gitdir / "HEAD");
   for (int depth = 0; depth < 5 && head.rfind("ref: ", 0) == 0; ++depth) {
     const std::string ref = head.substr(5);
-    head = first_line(gitdir / ref);
-    if (head.empty()) head = first_line(common / ref);
+    head = read_first_line(gitdir / ref);
+    if (head.empty()) head = read_first_line(common / ref);
     if (!head.empty()) continue;
     std::ifstream packed(common / "packed-refs");
     for (std::string line; std::getline(packed, line);) {

@@ -71,6 +71,16 @@ TEST_F(TreeTest, ResolveInRootFollowsLinksInsideTheTree) {
   resolve_in_root(root_, "/loop");  // terminates
 }
 
+TEST_F(TreeTest, ReadFirstLineDropsTheLineEndAndTrailingBlanks) {
+  std::ofstream(root_ + "/head") << "ref: refs/heads/main \r\nsecond\n";
+  std::ofstream(root_ + "/quota") << "max 100000";  // no newline at all
+  std::ofstream(root_ + "/empty");
+  EXPECT_EQ(read_first_line(root_ + "/head"), "ref: refs/heads/main");
+  EXPECT_EQ(read_first_line(root_ + "/quota"), "max 100000");
+  EXPECT_EQ(read_first_line(root_ + "/empty"), "");
+  EXPECT_EQ(read_first_line(root_ + "/missing"), "");
+}
+
 TEST_F(TreeTest, BridgesAtTheOutermostUnsearchableAncestor) {
   fs::permissions(root_, fs::perms::all & ~fs::perms::others_write & ~fs::perms::group_write);
   fs::create_directories(root_ + "/home/alice/work/proj");
