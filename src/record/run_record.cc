@@ -45,35 +45,22 @@ class Fields {
     return it == object_.end() || it->is_null() ? nullptr : &*it;
   }
   std::string text(const std::string& field, bool required = false) const {
-    const json* value = find(field);
-    if (!value) return required ? (fail(field, "a string"), std::string()) : std::string();
-    if (!value->is_string()) fail(field, "a string");
-    return value->get<std::string>();
+    if (required && !find(field)) fail(field, "a string");
+    return typed<std::string>(field, &json::is_string, "a string", std::string());
   }
   double number(const std::string& field, double fallback = 0) const {
-    const json* value = find(field);
-    if (!value) return fallback;
-    if (!value->is_number()) fail(field, "a number");
-    return value->get<double>();
+    return typed<double>(field, &json::is_number, "a number", fallback);
   }
   long long integer(const std::string& field, long long fallback = 0) const {
-    const json* value = find(field);
-    if (!value) return fallback;
-    if (!value->is_number_integer()) fail(field, "an integer");
-    return value->get<long long>();
+    return typed<long long>(field, &json::is_number_integer, "an integer", fallback);
   }
   template <typename T>
   std::optional<T> maybe(const std::string& field) const {
-    const json* value = find(field);
-    if (!value) return std::nullopt;
-    if (!value->is_number()) fail(field, "a number or null");
-    return value->get<T>();
+    if (!find(field)) return std::nullopt;
+    return typed<T>(field, &json::is_number, "a number or null", T{});
   }
   bool flag(const std::string& field) const {
-    const json* value = find(field);
-    if (!value) return false;
-    if (!value->is_boolean()) fail(field, "true or false");
-    return value->get<bool>();
+    return typed<bool>(field, &json::is_boolean, "true or false", false);
   }
   std::vector<std::string> texts(const std::string& field) const {
     std::vector<std::string> out;
@@ -106,6 +93,16 @@ class Fields {
   const json& raw() const { return object_; }
 
  private:
+  // The field as T; `fallback` when absent or null; fails unless (value.*is_kind)().
+  template <typename T>
+  T typed(const std::string& field, bool (json::*is_kind)() const noexcept, const char* expected,
+          T fallback) const {
+    const json* value = find(field);
+    if (!value) return fallback;
+    if (!(value->*is_kind)()) fail(field, expected);
+    return value->get<T>();
+  }
+
   const json& object_;
   std::string where_;
 };
