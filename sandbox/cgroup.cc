@@ -427,27 +427,20 @@ std::unique_ptr<LeafCgroup> RunCgroup::create_leaf(const std::string& name,
 }
 
 void RunCgroup::remove_stale(const CgroupLayout& layout) {
+  std::vector<StaleScan> scans;
   std::set<std::string> seen;
   for (const auto* home : {&layout.memory, &layout.cpu, &layout.pids, &layout.cpuacct}) {
     if (!*home || !seen.insert((*home)->own_dir).second) continue;
     DIR* d = ::opendir((*home)->own_dir.c_str());
     if (d == nullptr) continue;
-    std::vector<std::string> stale;
+    StaleScan scan{(*home)->own_dir, is_hierarchy_root((*home)->own_dir, (*home)->version), {}};
     while (dirent* entry = ::readdir(d)) {
-      std::string entry_name = entry->d_name;
-      if (entry_name.rfind("bulkhead-", 0) != 0) continue;
-      pid_t owner = static_cast<pid_t>(std::strtol(entry_name.c_str() + 9, nullptr, 10));
-      if (owner <= 0) continue;
-      bool alive = ::kill(owner, 0) == 0 || errno == EPERM;
-      if (alive) {
-        auto comm = try_read_file("/proc/" + std::to_string(owner) + "/comm").value_or("");
-        alive = comm.rfind("bulkhead", 0) == 0;
-      }
-      if (!alive) stale.push_back((*home)->own_dir + "/" + entry_name);
+      if (run_group_owner(entry->d_name)) scan.entries.push_back(entry->d_name);
     }
     ::closedir(d);
-    for (const auto& dir : stale) remove_tree(dir);
+    scans.push_back(std::move(scan));
   }
+  for (const std::string& dir : stale_run_groups(scans, run_supervisor_alive)) remove_tree(dir);
 }
 
 }  // namespace bulkhead::sandbox

@@ -54,6 +54,26 @@ CgroupLayout parse_cgroup_layout(
 std::string find_own_cgroup_dir(const std::string& mount_point, int levels,
                                 const std::string& cgroup_path, pid_t pid);
 
+// Stale run groups (cgroup_stale.cc). The supervisor pid in a run group's name
+// (bulkhead-<pid>-<run id>), or nothing when the name is not one.
+std::optional<pid_t> run_group_owner(const std::string& name);
+// Whether `dir` is its hierarchy's true root, which every container without a cgroup namespace
+// of its own shares (a cgroup namespace's root is not one).
+bool is_hierarchy_root(const std::string& dir, CgroupVersion version);
+// Whether `pid` is a running bulkhead (alive and named so).
+bool run_supervisor_alive(pid_t pid);
+// One hierarchy as RunCgroup::remove_stale sees it.
+struct StaleScan {
+  std::string own_dir;               // our own cgroup's directory in it
+  bool shared_root = false;          // own_dir is the hierarchy's true root (is_hierarchy_root)
+  std::vector<std::string> entries;  // the names of the directories in own_dir
+};
+// The run groups to remove: those of dead supervisors under our own cgroup where that is not a
+// shared root; at a shared root, only groups by the same names (the same runs: a run makes one
+// name in every hierarchy), since anything else there may be another container's.
+std::vector<std::string> stale_run_groups(const std::vector<StaleScan>& scans,
+                                          const std::function<bool(pid_t)>& supervisor_alive);
+
 // A file to write in a group, e.g. {"memory.max", "536870912"}.
 struct CgroupSetting {
   std::string file;
@@ -155,7 +175,8 @@ class RunCgroup {
   bool has_cpu() const { return cpu_home_.has_value(); }
   bool has_pids() const { return pids_home_.has_value(); }
 
-  // Removes bulkhead-<pid>-* groups under our own cgroups whose supervisor pid is gone.
+  // Removes the groups of runs whose supervisor is gone, as stale_run_groups() decides: never a
+  // group outside our own cgroup, nor one at a shared hierarchy root not proven ours.
   static void remove_stale(const CgroupLayout& layout);
 
  private:

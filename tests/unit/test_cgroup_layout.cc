@@ -1,5 +1,11 @@
-// cgroup layout detection on v1, v2 and hybrid hosts, and the per-version controller files.
+// cgroup layout detection on v1, v2 and hybrid hosts, the per-version controller files, and
+// which stale run groups are ours to remove on a shared hierarchy.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "sandbox/cgroup.h"
 
@@ -94,6 +100,52 @@ TEST(CgroupControllers, V1AndV2NameTheirOwnFiles) {
   EXPECT_EQ(cpu_v2[0].file, "cpu.max");
   EXPECT_EQ(cpu_v2[0].value, "150000 100000");
   EXPECT_EQ(make_pids_controller(CgroupVersion::V2)->max(64)[0].file, "pids.max");
+}
+
+TEST(StaleRunGroups, OnlyTheNameOfARunGroupGivesItsOwner) {
+  EXPECT_EQ(run_group_owner("bulkhead-4659-b06dd10e7c0c"), 4659);
+  EXPECT_EQ(run_group_owner("bulkhead-4659-b06dd10e7c0c-supervisor"), 4659);  // v2's own leaf
+  for (const char* name :
+       {"bulkhead-4659", "bulkhead-4659-", "bulkhead--x", "bulkhead-12a-x", "bulkhead-0-x",
+        "bulkhead-99999999999-x", "xbulkhead-1-x", "gw0", "bulkhead-"}) {
+    EXPECT_FALSE(run_group_owner(name)) << name;
+  }
+}
+
+// This machine's case: memory under a cgroup of our own (process_api/<ours>), pids and cpuacct
+// at the hierarchies' shared roots, where other containers' runs make groups too.
+TEST(StaleRunGroups, AtASharedRootOnlyRunsProvenOursAreRemoved) {
+  const std::set<pid_t> alive = {11, 21};
+  const auto supervisor_alive = [&](pid_t pid) { return alive.count(pid) > 0; };
+  const std::vector<StaleScan> scans = {
+      {"/m/process_api/ours", false, {"bulkhead-10-aa", "bulkhead-11-bb", "bulkhead-12-cc", "gw0"}},
+      {"/p", true, {"bulkhead-10-aa", "bulkhead-11-bb", "bulkhead-20-zz", "bulkhead-21-xx"}},
+      {"/c", true, {"bulkhead-10-aa", "bulkhead-30-yy"}},
+  };
+  EXPECT_EQ(stale_run_groups(scans, supervisor_alive),
+            (std::vector<std::string>{"/m/process_api/ours/bulkhead-10-aa",
+                                      "/m/process_api/ours/bulkhead-12-cc", "/p/bulkhead-10-aa",
+                                      "/c/bulkhead-10-aa"}));
+  // Every hierarchy at a shared root: nothing is provably ours, nothing is removed.
+  EXPECT_TRUE(stale_run_groups({scans[1], scans[2]}, supervisor_alive).empty());
+  // A cgroup namespace of our own (its root is not the hierarchy's): all there is ours.
+  EXPECT_EQ(
+      stale_run_groups({{"/p", false, {"bulkhead-20-zz", "bulkhead-21-xx"}}}, supervisor_alive),
+      (std::vector<std::string>{"/p/bulkhead-20-zz"}));
+}
+
+TEST(StaleRunGroups, AHierarchyRootIsToldByItsFiles) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "bulkhead-cg-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::filesystem::path dir = pattern;
+  // v1: only a hierarchy's root has release_agent; v2: every cgroup but the root cgroup.type.
+  EXPECT_FALSE(is_hierarchy_root(dir.string(), CgroupVersion::V1));
+  EXPECT_TRUE(is_hierarchy_root(dir.string(), CgroupVersion::V2));
+  std::ofstream(dir / "release_agent") << "";
+  std::ofstream(dir / "cgroup.type") << "domain\n";
+  EXPECT_TRUE(is_hierarchy_root(dir.string(), CgroupVersion::V1));
+  EXPECT_FALSE(is_hierarchy_root(dir.string(), CgroupVersion::V2));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
