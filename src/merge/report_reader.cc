@@ -7,6 +7,7 @@
 
 #include "sandbox/error.h"
 #include "src/report/outcome.h"
+#include "src/report/resources_json.h"
 
 namespace bulkhead {
 
@@ -163,23 +164,9 @@ class Reader {
   }
 
   TestResources resources(const json& object, const std::string& where) const {
-    if (!object.is_object()) fail(where, "expected an object");
-    TestResources out;
-    const auto count = [&](const char* key) -> std::optional<std::uint64_t> {
-      auto it = object.find(key);
-      if (it == object.end() || it->is_null()) return std::nullopt;
-      if (!it->is_number_unsigned()) fail(where + "." + key, "expected a count of 0 or more");
-      return it->get<std::uint64_t>();
-    };
-    if (auto it = object.find("cpu_s"); it != object.end() && !it->is_null()) {
-      out.cpu_s = number(object, "cpu_s", where);
-    }
-    out.cpu_source = text(object, "cpu_source", where);
-    out.memory_peak_bytes = count("memory_peak_bytes");
-    out.memory_start_bytes = count("memory_start_bytes");
-    out.memory_peak_scope = text(object, "memory_peak_scope", where);
-    out.pids_started = count("pids_started");
-    return out;
+    return resources_from_json(object, [&](const std::string& field, const std::string& expected) {
+      fail(field.empty() ? where : where + "." + field, "expected " + expected);
+    });
   }
 
  private:

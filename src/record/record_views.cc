@@ -7,6 +7,8 @@
 #include <map>
 #include <tuple>
 
+#include "src/report/top_memory.h"
+
 namespace bulkhead::record {
 namespace {
 
@@ -51,6 +53,26 @@ std::string outcome_word(const RecordedTest& test) {
   for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (!test.cause.empty() && test.cause != "notrun") word += " (" + test.cause + ")";
   return word;
+}
+
+// "memory peak 251.2 MiB (+200.0 MiB during the test), CPU 0.31s (cgroup), 5 pids started":
+// what was measured of it.
+std::string resources_text(const TestResources& r) {
+  const ResourceFigures figures = resource_figures(r);
+  std::string out;
+  auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  if (r.memory_peak_bytes) {
+    std::string memory = "memory peak " + figures.peak;
+    if (r.memory_peak_scope == "sandbox") {
+      memory += " (its sandbox's peak so far)";
+    } else if (figures.growth != "-") {
+      memory += " (" + figures.growth + " during the test)";
+    }
+    add(memory);
+  }
+  if (r.cpu_s) add("CPU " + figures.cpu + (r.cpu_source.empty() ? "" : " (" + r.cpu_source + ")"));
+  if (r.pids_started) add(figures.pids + " pids started");
+  return out;
 }
 
 }  // namespace
@@ -211,6 +233,8 @@ std::string test_view(const RunRecord& run, const RecordedTest& test, std::size_
            std::to_string(test.seq) + " (" + std::to_string(before) +
            (before == 1 ? " test" : " tests") + " before it in that sandbox); " +
            local_time(test.start, true) + ", " + seconds_text(test.stop - test.start) + "\n";
+    const std::string cost = test.resources ? resources_text(*test.resources) : "";
+    if (!cost.empty()) out += "resources: " + cost + "\n";
     if (before > 0) {
       const std::size_t shown = std::min(before, last_few);
       out +=

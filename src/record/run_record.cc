@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "src/record/sha256.h"
+#include "src/report/resources_json.h"
 
 namespace bulkhead::record {
 namespace {
@@ -140,6 +141,12 @@ RecordedTest test_from(const json& line, const std::string& where) {
   test.stop = f.number("stop");
   test.attempt = static_cast<int>(f.integer("attempt", 0));
   test.kind = f.find("kind") ? f.text("kind") : "run";
+  if (const json* resources = f.find("resources")) {
+    test.resources =
+        resources_from_json(*resources, [&](const std::string& field, const std::string& expected) {
+          f.fail(field.empty() ? "resources" : "resources." + field, expected);
+        });
+  }
   return test;
 }
 
@@ -376,6 +383,7 @@ std::string result_line(const RecordedTest& test) {
     out["attempt"] = test.attempt;
     out["kind"] = test.kind;
   }
+  if (test.resources) out["resources"] = resources_json(*test.resources);
   return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "src/report/test_model.h"
+
 namespace bulkhead::record {
 
 constexpr int kFormatVersion = 1;
@@ -40,6 +42,9 @@ struct RecordedTest {
   // is "alone" (rerun alone in a fresh sandbox) or "replay" (after its predecessors).
   int attempt = 0;
   std::string kind = "run";  // "run", "alone", "replay"
+  // What it cost, as its worker measured it (CPU, memory peak and start, pids); absent when
+  // not measured or when the test did not finish in its worker.
+  std::optional<TestResources> resources;
 };
 
 struct RecordedLimits {

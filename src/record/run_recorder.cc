@@ -34,6 +34,7 @@ RecordedTest recorded_test(const TestRecord& test) {
   out.outcome = overall_outcome(test);
   out.cause = cause_name(test.cause);
   out.cause_message = test.cause_message;
+  out.resources = test.resources;
   for (const PhaseReport& phase : test.phases) {
     if (phase.start > 0 && (out.start == 0 || phase.start < out.start)) out.start = phase.start;
     if (phase.stop > out.stop) out.stop = phase.stop;

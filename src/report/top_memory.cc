@@ -26,6 +26,18 @@ std::string seconds(double s) {
 
 }  // namespace
 
+ResourceFigures resource_figures(const TestResources& r) {
+  ResourceFigures out{"-", "-", "-", "-"};
+  if (r.memory_peak_bytes) out.peak = format_mebibytes(*r.memory_peak_bytes);
+  if (r.memory_peak_bytes && r.memory_start_bytes &&
+      *r.memory_peak_bytes >= *r.memory_start_bytes) {
+    out.growth = "+" + format_mebibytes(*r.memory_peak_bytes - *r.memory_start_bytes);
+  }
+  if (r.cpu_s) out.cpu = seconds(*r.cpu_s);
+  if (r.pids_started) out.pids = std::to_string(*r.pids_started);
+  return out;
+}
+
 TopMemory top_memory(const std::vector<const TestRecord*>& tests, std::size_t count) {
   std::vector<const TestRecord*> measured;
   for (const TestRecord* test : tests) {
@@ -47,16 +59,10 @@ TopMemory top_memory(const std::vector<const TestRecord*>& tests, std::size_t co
                       padded("pids", 6) + "  test");
   bool sandbox_scope = false;
   for (const TestRecord* test : measured) {
-    const TestResources& r = *test->resources;
-    std::string growth = "-";
-    if (r.memory_start_bytes && *r.memory_peak_bytes >= *r.memory_start_bytes) {
-      growth = "+" + format_mebibytes(*r.memory_peak_bytes - *r.memory_start_bytes);
-    }
-    sandbox_scope |= r.memory_peak_scope == "sandbox";
-    out.lines.push_back(padded(format_mebibytes(*r.memory_peak_bytes), 11) + padded(growth, 12) +
-                        padded(r.cpu_s ? seconds(*r.cpu_s) : "-", 9) +
-                        padded(r.pids_started ? std::to_string(*r.pids_started) : "-", 6) + "  " +
-                        test->nodeid);
+    const ResourceFigures figures = resource_figures(*test->resources);
+    sandbox_scope |= test->resources->memory_peak_scope == "sandbox";
+    out.lines.push_back(padded(figures.peak, 11) + padded(figures.growth, 12) +
+                        padded(figures.cpu, 9) + padded(figures.pids, 6) + "  " + test->nodeid);
   }
   if (sandbox_scope) {
     out.lines.push_back(

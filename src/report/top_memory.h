@@ -17,6 +17,14 @@ namespace bulkhead {
 // "251.2 MiB": bytes in mebibytes, one decimal.
 std::string format_mebibytes(std::uint64_t bytes);
 
+// One test's figures as the section shows them, "-" for what was not measured: its memory
+// peak, its growth during the test ("+200.0 MiB": the peak above its usage at the start), its
+// CPU time ("0.31s") and the processes and threads it started.
+struct ResourceFigures {
+  std::string peak, growth, cpu, pids;
+};
+ResourceFigures resource_figures(const TestResources& resources);
+
 // The section's title ("top 5 memory peaks") and its lines: a header, then one line per test
 // with a memory figure, highest peak first, at most `count` of them (0: all), then a note
 // when some peaks are the sandbox's rather than the test's. Tests without one are left out;

@@ -1,14 +1,17 @@
 """Per-test resources, measured by each test's sandbox (docs/reports.md, "Resources"): the
 memory peak of a test that allocates 200 MiB, the CPU time of one that burns 0.3 s, the
 processes of one that starts 5, and a small test after the big one reporting small (the peak is
-reset per test); in the JSON report and as JUnit properties, in zygote and spawn mode."""
+reset per test); in the JSON report, as JUnit properties, in the run record and `bulkhead show`,
+in zygote and spawn mode."""
 import json
+import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import copy_suite, leaked_cgroups, run_bulkhead
+from helpers import BULKHEAD, copy_suite, leaked_cgroups, run_bulkhead
 from test_reports import dump_dom
 
 MIB = 1 << 20
@@ -21,9 +24,11 @@ def _by_name(report):
 @pytest.mark.parametrize("zygote", ["on", "off"])
 def test_each_test_reports_what_it_cost(tmp_path, zygote):
     suite = copy_suite("resources", tmp_path)
+    records = tmp_path / "records"
+    env = dict(os.environ, BULKHEAD_RECORD_DIR=str(records))
     result = run_bulkhead("-n", "1", "--zygote", zygote, "-p", "no:randomly", "-p",
                           "no:random_order", "--json", "r.json", "--junitxml", "r.xml",
-                          "--top-memory", "2", cwd=suite)
+                          "--top-memory", "2", cwd=suite, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed" in result.stdout
     report = json.loads((tmp_path / "resources" / "r.json").read_text())
@@ -79,6 +84,22 @@ def test_each_test_reports_what_it_cost(tmp_path, zygote):
     assert first[1] == "MiB" and abs(float(first[0]) - big["memory_peak_bytes"] / MIB) < 0.1
     if big["memory_peak_scope"] == "test":
         assert first[2].startswith("+") and 180 <= float(first[2][1:]) <= 220, section
+
+    # The run record carries the same figures, and `bulkhead show` prints them.
+    (run_dir,) = [p for p in records.iterdir() if not p.name.startswith(".")]
+    recorded = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert {t["nodeid"]: t.get("resources") for t in recorded} == \
+        {t["nodeid"]: t.get("resources") for t in report["tests"]}
+    nodeid = tests["test_b_allocates_200_mib"]["nodeid"]
+    shown = subprocess.run([BULKHEAD, "show", run_dir.name, nodeid], cwd=suite, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    line = next(l for l in shown.stdout.splitlines() if l.startswith("resources: "))
+    assert f"memory peak {big['memory_peak_bytes'] / MIB:.1f} MiB" in line, line
+    assert f"CPU {big['cpu_s']:.2f}s (cgroup)" in line, line
+    if big["memory_peak_scope"] == "test":
+        growth = (big["memory_peak_bytes"] - big["memory_start_bytes"]) / MIB
+        assert f"(+{growth:.1f} MiB during the test)" in line, line
 
 
 def test_html_report_and_trace_show_them(tmp_path):

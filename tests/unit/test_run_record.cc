@@ -127,15 +127,17 @@ TEST_F(RecordDir, RoundTripsEveryField) {
   RecordedTest retried = ran(2, "gw0", 0, 0, "passed");
   retried.attempt = 1;
   retried.kind = "alone";
+  retried.resources = TestResources{0.25, "rusage", std::nullopt, std::nullopt, "", 0};
   RecordedTest never;
   never.index = 3;
   never.nodeid = "t.py::never";
   never.outcome = "notrun";
   never.cause = "notrun";
+  RecordedTest measured = ran(0, "gw0", 0, 0);
+  measured.resources = TestResources{1.5, "cgroup", 300ull << 20, 100ull << 20, "test", 5};
   {
     RecordWriter writer(runs_, run);
-    for (const RecordedTest& test :
-         {ran(0, "gw0", 0, 0), ran(1, "gw1", 0, 0), crash, never, retried}) {
+    for (const RecordedTest& test : {measured, ran(1, "gw1", 0, 0), crash, never, retried}) {
       writer.append(test);
     }
     run.finished = true;
@@ -193,6 +195,24 @@ TEST_F(RecordDir, RoundTripsEveryField) {
   EXPECT_EQ(back.tests[4].attempt, 1);
   EXPECT_EQ(back.tests[4].kind, "alone");
   EXPECT_EQ(back.tests[0].kind, "run");
+  // Resources: every field back; what was not measured stays absent.
+  ASSERT_TRUE(back.tests[0].resources);
+  const TestResources& cost = *back.tests[0].resources;
+  EXPECT_EQ(cost.cpu_s, 1.5);
+  EXPECT_EQ(cost.cpu_source, "cgroup");
+  EXPECT_EQ(cost.memory_peak_bytes, 300ull << 20);
+  EXPECT_EQ(cost.memory_start_bytes, 100ull << 20);
+  EXPECT_EQ(cost.memory_peak_scope, "test");
+  EXPECT_EQ(cost.pids_started, 5u);
+  ASSERT_TRUE(back.tests[4].resources);
+  EXPECT_EQ(back.tests[4].resources->cpu_s, 0.25);
+  EXPECT_FALSE(back.tests[4].resources->memory_peak_bytes);
+  EXPECT_FALSE(back.tests[4].resources->memory_start_bytes);
+  EXPECT_EQ(back.tests[4].resources->memory_peak_scope, "");
+  EXPECT_EQ(back.tests[4].resources->pids_started, 0u);  // measured: none started
+  EXPECT_FALSE(back.tests[1].resources);
+  EXPECT_FALSE(back.tests[3].resources);
+  EXPECT_EQ(result_line(back.tests[1]).find("resources"), std::string::npos);
   // The run itself answers for a node id, not its retries.
   EXPECT_EQ(find_recorded_test(back, "t.py::test_2"), &back.tests[2]);
   EXPECT_EQ(find_recorded_test(back, "t.py::nope"), nullptr);
@@ -280,6 +300,17 @@ TEST_F(RecordDir, DamagedFilesAreNamedWithTheirLineAndField) {
   EXPECT_NE(message().find(results + ":2: not valid JSON"), std::string::npos) << message();
   std::ofstream(results) << result_line(ran(0, "gw0", 0, 0)) << "{\"index\": 1, \"nodeid\": 7}\n";
   EXPECT_NE(message().find(results + ":2: field 'nodeid': expected a string"), std::string::npos)
+      << message();
+  std::ofstream(results) << "{\"index\": 1, \"nodeid\": \"t\", \"outcome\": \"passed\", "
+                            "\"resources\": {\"memory_peak_bytes\": -3}}\n";
+  EXPECT_NE(message().find(
+                results + ":1: field 'resources.memory_peak_bytes': expected a count of 0 or more"),
+            std::string::npos)
+      << message();
+  std::ofstream(results) << "{\"index\": 1, \"nodeid\": \"t\", \"outcome\": \"passed\", "
+                            "\"resources\": [1]}\n";
+  EXPECT_NE(message().find(results + ":1: field 'resources': expected an object"),
+            std::string::npos)
       << message();
   // A last line cut off without its newline (bulkhead died while writing it) is dropped.
   std::ofstream(results) << result_line(ran(0, "gw0", 0, 0)) << "{\"index\": 1, \"nod";
@@ -392,6 +423,12 @@ TEST(RecordedTestOf, TakesWhereAndWhenFromTheSupervisorsRecord) {
   EXPECT_EQ(line.sandbox, 2);
   EXPECT_EQ(line.seq, 7);
   EXPECT_EQ(line.outcome, "failed");
+  EXPECT_FALSE(line.resources);
+  test.resources = TestResources{0.5, "cgroup", 64ull << 20, 60ull << 20, "test", 2};
+  line = recorded_test(test);
+  ASSERT_TRUE(line.resources);
+  EXPECT_EQ(line.resources->memory_peak_bytes, 64ull << 20);
+  EXPECT_EQ(line.resources->pids_started, 2u);
   EXPECT_DOUBLE_EQ(line.start, 10);
   EXPECT_DOUBLE_EQ(line.stop, 12);
   record_cause(test, Cause::NotRun, "not run: interrupted");
@@ -418,6 +455,19 @@ TEST(RecordViews, ShowNamesWhereATestRanAndWhatRanBeforeIt) {
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("t.py::test_3"), std::string::npos);
+  EXPECT_EQ(text.find("resources:"), std::string::npos);  // none measured: no line
+  run.tests[7].resources = TestResources{0.31, "cgroup", 251ull << 20, 51ull << 20, "test", 5};
+  EXPECT_NE(test_view(run, run.tests[7], 3)
+                .find("resources: memory peak 251.0 MiB (+200.0 MiB during the test), CPU 0.31s "
+                      "(cgroup), 5 pids started\n"),
+            std::string::npos)
+      << test_view(run, run.tests[7], 3);
+  run.tests[7].resources =
+      TestResources{std::nullopt, "", 80ull << 20, std::nullopt, "sandbox", std::nullopt};
+  EXPECT_NE(test_view(run, run.tests[7], 3)
+                .find("resources: memory peak 80.0 MiB (its sandbox's peak so far)\n"),
+            std::string::npos)
+      << test_view(run, run.tests[7], 3);
   EXPECT_NE(text.find("reproduce: bulkhead repro t.py::test_7 --run abc123\n"), std::string::npos);
   run.finished = true;
   run.counts = {{"passed", 7}, {"failed", 1}, {"timeout", 1}};
