@@ -149,6 +149,18 @@ def test_github_step_summary(run):
     assert f"- `{OOM}` **OOM kill**: OOM" in md
     assert "#### Slowest tests" in md and f"`{HANG}`" in md
     assert re.search(r"^\| gw0 \| #0 \| \d+ \|", md, re.M)
+    # The highest memory peaks, as the JSON report measured them (this run has memory cgroups).
+    peaks = {t["nodeid"]: t["resources"]["memory_peak_bytes"] for t in run["report"]["tests"]
+             if t.get("resources", {}).get("memory_peak_bytes")}
+    assert peaks, "no test has a memory peak"
+    table = md.split("#### Most memory\n\n")[1].split("\n\n")[0].splitlines()
+    assert table[0] == "| peak | growth | CPU | pids | test |", table
+    rows = table[2:]
+    assert len(rows) == min(5, len(peaks)), (rows, peaks)
+    highest = max(peaks.values())
+    first = re.fullmatch(r"\| ([\d.]+) MiB \| .* \| `(.+)` \|", rows[0])
+    assert first and peaks.get(first.group(2)) == highest, (rows, peaks)
+    assert first.group(1) == f"{highest / (1 << 20):.1f}", rows
 
 
 def test_gitlab_sections_around_the_run(run):

@@ -217,6 +217,37 @@ TEST(Github, StepSummaryHasCountsFailuresSlowestAndWorkers) {
   EXPECT_NE(md.find("| gw1 | #1 | 1 |"), std::string::npos);
 }
 
+TEST(Github, StepSummaryListsTheHighestMemoryPeaksOnlyWhenMeasured) {
+  json report = sample_report();
+  EXPECT_EQ(render_github(report, "").step_summary.find("Most memory"), std::string::npos);
+  const std::uint64_t mib = 1 << 20;
+  // Seven measured tests (peaks 10..70 MiB, test_m3 highest), one unreadable, one CPU only.
+  for (int i = 0; i < 7; ++i) {
+    json entry = test_entry("tests/test_m.py::t" + std::to_string(i), "passed", "gw0", 0, 102, 103);
+    entry["resources"] = {{"memory_peak_bytes", (i == 3 ? 70 : 10 + i) * mib},
+                          {"memory_start_bytes", 8 * mib},
+                          {"memory_peak_scope", "test"},
+                          {"cpu_s", 0.5},
+                          {"pids_started", i}};
+    report["tests"].push_back(entry);
+  }
+  report["tests"][0]["resources"] = {{"memory_peak_bytes", "lots"}};
+  report["tests"][1]["resources"] = {{"cpu_s", 9.0}};
+  const std::string md = render_github(report, "").step_summary;
+  const std::size_t table = md.find("#### Most memory\n\n| peak | growth | CPU | pids | test |\n");
+  ASSERT_NE(table, std::string::npos) << md;
+  EXPECT_NE(md.find("| 70.0 MiB | +62.0 MiB | 0.50s | 3 | `tests/test_m.py::t3` |"), table) << md;
+  EXPECT_LT(md.find("`tests/test_m.py::t3`", table), md.find("`tests/test_m.py::t6`", table));
+  EXPECT_LT(md.find("`tests/test_m.py::t6`", table), md.find("`tests/test_m.py::t5`", table));
+  EXPECT_NE(md.find("| 12.0 MiB | +4.0 MiB | 0.50s | 2 | `tests/test_m.py::t2` |"),
+            std::string::npos);
+  // Five rows: the two lowest peaks (t0, t1) are left out, as are the tests without a peak.
+  EXPECT_EQ(md.find("`tests/test_m.py::t1` |", table), std::string::npos) << md;
+  EXPECT_EQ(md.find("`tests/test_m.py::t0` |", table), std::string::npos) << md;
+  EXPECT_EQ(md.find("test_a.py::test_ok` |", table), std::string::npos) << md;
+  EXPECT_LT(table, md.find("#### Workers"));
+}
+
 TEST(Github, WorkerTableIsCapped) {
   json report = sample_report();
   for (int i = 2; i < 72; ++i)

@@ -5,7 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <stdexcept>
+#include <utility>
 
+#include "src/report/resources_json.h"
+#include "src/report/top_memory.h"
 #include "src/report/views/report_reading.h"
 
 namespace bulkhead {
@@ -100,6 +104,47 @@ const char* kind_of(const ReportTest& t) {
   if (t.cause == "crash") return "crash";
   if (t.cause == "oom") return "OOM kill";
   return t.outcome == "error" ? "error" : "failed";
+}
+
+// The "Most memory" table: the tests with the highest memory peaks, as --top-memory shows them;
+// "" when no test has one (no memory cgroup). A report's resources that cannot be read count as
+// not measured.
+std::string most_memory(const std::vector<ReportTest>& tests) {
+  std::vector<std::pair<TestResources, const ReportTest*>> measured;
+  for (const ReportTest& t : tests) {
+    if (!t.resources) continue;
+    try {
+      TestResources r = resources_from_json(
+          *t.resources, [](const std::string& field, const std::string& expected) {
+            throw std::invalid_argument(field + ": expected " + expected);
+          });
+      if (r.memory_peak_bytes) measured.emplace_back(std::move(r), &t);
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  if (measured.empty()) return "";
+  const std::size_t shown = std::min<std::size_t>(measured.size(), 5);
+  std::partial_sort(measured.begin(), measured.begin() + static_cast<std::ptrdiff_t>(shown),
+                    measured.end(), [](const auto& a, const auto& b) {
+                      return *a.first.memory_peak_bytes > *b.first.memory_peak_bytes;
+                    });
+  std::string md =
+      "#### Most memory\n\n| peak | growth | CPU | pids | test |\n|---:|---:|---:|---:|---|\n";
+  bool sandbox_scope = false;
+  for (std::size_t i = 0; i < shown; ++i) {
+    const ResourceFigures figures = resource_figures(measured[i].first);
+    sandbox_scope |= measured[i].first.memory_peak_scope == "sandbox";
+    md += "| " + figures.peak + " | " + figures.growth + " | " + figures.cpu + " | " +
+          figures.pids + " | " + markdown_cell(code(measured[i].second->nodeid)) + " |\n";
+  }
+  if (sandbox_scope) {
+    md +=
+        "\nPeaks include the worker's interpreter; some are their sandbox's so far (this "
+        "kernel cannot reset the peak per test).\n";
+  } else {
+    md += "\nPeaks include the worker's interpreter; growth is the test's own.\n";
+  }
+  return md + "\n";
 }
 
 }  // namespace
@@ -240,6 +285,8 @@ GithubOutput render_github(const json& report, const std::string& workspace) {
     }
     md += "\n";
   }
+
+  md += most_memory(tests);
 
   const std::vector<ReportSandbox> sandboxes = report_sandboxes(report, tests);
   if (!sandboxes.empty()) {
