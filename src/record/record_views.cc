@@ -249,11 +249,27 @@ std::string test_view(const RunRecord& run, const RecordedTest& test, std::size_
              " test(s) of this sandbox (a run cut short)\n";
     }
   }
+  // Its --retries attempts: how each ran (alone, or replayed after its sandbox's
+  // predecessors), how it ended and why, what it cost.
   for (const RecordedTest& other : run.tests) {
-    if (other.attempt > 0 && other.index == test.index && other.nodeid == test.nodeid) {
-      out += "retry " + std::to_string(other.attempt) + " (" + other.kind +
-             "): " + outcome_word(other) + " in " + other.worker + "\n";
+    if (other.attempt == 0 || other.index != test.index || other.nodeid != test.nodeid) continue;
+    std::string how = other.kind;
+    if (other.kind == "replay") {
+      const std::size_t after = sandbox_sequence(run, other).size();
+      if (after > 0)
+        how += " after " + std::to_string(after - 1) + (after == 2 ? " test" : " tests");
     }
+    out += "retry " + std::to_string(other.attempt) + " (" + how + "): " + outcome_word(other);
+    if (other.worker.empty()) {
+      out += ", never ran\n";
+    } else {
+      out += " in " + other.worker + ", " + seconds_text(other.stop - other.start) + "\n";
+    }
+    if (!other.cause_message.empty()) {
+      out += "  " + other.cause_message.substr(0, other.cause_message.find('\n')) + "\n";
+    }
+    const std::string retry_cost = other.resources ? resources_text(*other.resources) : "";
+    if (!retry_cost.empty()) out += "  resources: " + retry_cost + "\n";
   }
   out +=
       "reproduce: bulkhead repro " + quoted_command({test.nodeid}) + " --run " + run.run_id + "\n";

@@ -253,6 +253,16 @@ def test_retries_are_recorded_as_attempts(tmp_path):
     replayed = sandbox_sequences(results, replay[0]["attempt"])
     assert list(replayed.values()) == [recorded[:recorded.index(original["nodeid"]) + 1]]
     assert run["counts"].get("order-dependent") == 1
+    # `bulkhead show` lists both attempts: alone it passed, replayed after the same tests it failed.
+    shown = bulkhead("show", original["nodeid"], cwd=suite, env=env)
+    assert shown.returncode == 0, shown.stderr
+    alone = next(t for t in victim if t["kind"] == "alone")
+    assert f"retry {alone['attempt']} (alone): PASSED in {alone['worker']}, " in shown.stdout, \
+        shown.stdout
+    before = recorded.index(original["nodeid"])
+    tests = "test" if before == 1 else "tests"
+    assert (f"retry {replay[0]['attempt']} (replay after {before} {tests}): FAILED in "
+            f"{replay[0]['worker']}, ") in shown.stdout, shown.stdout
 
 
 def test_default_location_gitignore_and_no_record(tmp_path):

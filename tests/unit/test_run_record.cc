@@ -469,6 +469,29 @@ TEST(RecordViews, ShowNamesWhereATestRanAndWhatRanBeforeIt) {
             std::string::npos)
       << test_view(run, run.tests[7], 3);
   EXPECT_NE(text.find("reproduce: bulkhead repro t.py::test_7 --run abc123\n"), std::string::npos);
+  // Its retries: alone in a fresh sandbox, then replayed after two of its predecessors.
+  RecordedTest alone = ran(7, "gw0", 0, 0, "passed");
+  alone.attempt = 1;
+  alone.kind = "alone";
+  run.tests.push_back(alone);
+  for (int i = 5; i < 8; ++i) {
+    RecordedTest replayed = ran(i, "gw1", 0, i - 5, i == 7 ? "failed" : "passed");
+    replayed.attempt = 2;
+    replayed.kind = "replay";
+    if (i == 7) {
+      replayed.cause = "timeout";
+      replayed.cause_message = "Timeout: test exceeded 5s\nstack...";
+    }
+    run.tests.push_back(replayed);
+  }
+  const std::string retried = test_view(run, run.tests[7], 3);
+  EXPECT_NE(retried.find("retry 1 (alone): PASSED in gw0, 0.50s\n"
+                         "retry 2 (replay after 2 tests): FAILED (timeout) in gw1, 0.50s\n"
+                         "  Timeout: test exceeded 5s\n"),
+            std::string::npos)
+      << retried;
+  // Only its own retries, not the predecessors replayed with it.
+  EXPECT_EQ(retried.find("retry", retried.find("retry 2") + 1), std::string::npos) << retried;
   run.finished = true;
   run.counts = {{"passed", 7}, {"failed", 1}, {"timeout", 1}};
   EXPECT_EQ(counts_text(run), "1 failed, 7 passed, 1 timeout");
