@@ -60,6 +60,11 @@ ResultStore::ResultStore(Backend backend) : backend_(backend) {
   if (backend_ == Backend::Spill) path_ = temp_dir();
 }
 
+void ResultStore::reserve(std::size_t tests) {
+  tests_.reserve(tests);
+  first_.reserve(tests);
+}
+
 ResultStore ResultStore::from(const std::vector<TestRecord>& records, Backend backend) {
   ResultStore store(backend);
   for (const TestRecord& record : records) store.put(record);
@@ -83,7 +88,9 @@ void ResultStore::put(const TestRecord& record,
     if (read(first, nullptr).nodeid == record.nodeid) summary = &first;
   }
   if (summary == nullptr) {
-    if (tests_.size() >= 0xFFFFFFFFu) throw std::runtime_error("result store: too many tests");
+    if (tests_.size() >= 0xFFFFFFFFu || record.index >= 0xFFFFFFFFu) {
+      throw std::runtime_error("result store: too many tests");
+    }
     if (record.index >= first_.size()) first_.resize(record.index + 1, 0);
     if (first_[record.index] == 0)
       first_[record.index] = static_cast<std::uint32_t>(tests_.size() + 1);
@@ -93,7 +100,7 @@ void ResultStore::put(const TestRecord& record,
   encode_record(record, displays, pending_);
   const std::size_t length = pending_.size() - before;
   if (length > 0xFFFFFFFFu) throw std::runtime_error("result store: record over 4 GiB");
-  summary->index = record.index;
+  summary->index = static_cast<std::uint32_t>(record.index);
   summary->offset = end_;
   summary->length = static_cast<std::uint32_t>(length);
   end_ += length;

@@ -17,22 +17,24 @@
 
 namespace bulkhead {
 
-// What the store keeps in memory per stored test.
+// What the store keeps in memory per stored test: 48 bytes.
 struct TestSummary {
-  std::size_t index = 0;     // TestRecord::index
-  std::uint64_t offset = 0;  // of its record in the spill (or the memory buffer)
+  std::uint64_t offset = 0;       // of its record in the spill (or the memory buffer)
+  double start = 0;               // its first phase's start (unix time), 0 when none
+  std::uint64_t memory_peak = 0;  // resources->memory_peak_bytes, when has_memory_peak
+  std::uint32_t index = 0;        // TestRecord::index
   std::uint32_t length = 0;
   std::int32_t sandbox = -1;  // TestRecord::sandbox, seq
   std::int32_t seq = -1;
   std::uint16_t worker = 0;  // into ResultStore::worker_name()
   Cause cause = Cause::None;
-  bool failing = false;            // a phase failed or erred (has_failure)
-  bool plain = false;              // every phase passed or uncounted, no cause, no leak
   std::uint8_t passed_phases = 0;  // phases whose category is "passed" (plain tests' count)
-  double start = 0;                // its first phase's start (unix time), 0 when none
-  std::uint64_t memory_peak = 0;   // resources->memory_peak_bytes, when has_memory_peak
-  bool has_memory_peak = false;
+  bool failing : 1 = false;        // a phase failed or erred (has_failure)
+  bool plain : 1 = false;          // every phase passed or uncounted, no cause, no leak
+  bool has_memory_peak : 1 = false;
 };
+
+static_assert(sizeof(TestSummary) == 48, "TestSummary is what each test costs: keep it small");
 
 class ResultStore {
  public:
@@ -41,6 +43,8 @@ class ResultStore {
     Memory,  // records in a memory buffer (`bulkhead merge`, unit tests)
   };
   explicit ResultStore(Backend backend = Backend::Spill);
+  // Room for `tests` summaries (the supervisor knows the collection's size): no regrowth.
+  void reserve(std::size_t tests);
   // From records already in memory (each its index).
   static ResultStore from(const std::vector<TestRecord>& records,
                           Backend backend = Backend::Memory);

@@ -13,7 +13,7 @@
 namespace bulkhead {
 
 // Why a test ended outside pytest's own outcomes (isolate-style short codes in parentheses).
-enum class Cause {
+enum class Cause : std::uint8_t {
   None,     // pytest reported it normally
   Timeout,  // (TO) the supervisor's per-test deadline
   Crash,    // (SG/RE) the worker died: signal or exit status

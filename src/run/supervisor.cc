@@ -419,6 +419,7 @@ void Supervisor::Loop::adopt_collection(protocol::CollectedEvent event) {
                       reference_->collection_lines);
   if (!plan.note.empty()) terminal_.line(plan.note);
   collected_ = items.size();
+  store_.reserve(items.size());
   counted_.assign(items.size(), false);
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (!plan.selected.empty() && !plan.selected[i]) counted_[i] = true;  // another shard's
