@@ -30,16 +30,16 @@ bool Supervisor::Loop::spare_wanted(int index) const {
   return !scheduler_->all_handed_out() || scheduler_->held(index) > 1;
 }
 
-// Ends the spares no slot needs any more and asks for one missing spare, one at a time (the
-// zygote serves requests in order: a replacement needed now must not queue behind many, and
-// two CPUs are better spent on tests than on several setups at once).
+// Ends the spares no slot needs any more and asks for one missing spare, one request at the
+// zygote at a time (it serves them in order: a replacement needed now must not queue behind
+// many); spares whose zygote part is done set up side by side.
 void Supervisor::Loop::top_up_spares() {
   if (settings_.spares == SupervisorSettings::Spares::Off) return;
   // --isolate: no more spares than units left to hand out.
   const std::size_t allowed =
       settings_.isolate_units && scheduler_ ? scheduler_->queued_units() : slots_.size();
   std::size_t kept = 0;
-  bool starting = false;
+  bool requested = false;
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
     Slot& slot = slots_[static_cast<std::size_t>(i)];
     if (!slot.spare) continue;
@@ -48,9 +48,9 @@ void Supervisor::Loop::top_up_spares() {
       continue;
     }
     ++kept;
-    starting |= !slot.spare_ready;
+    requested |= slot.spare->requested();
   }
-  if (starting) return;
+  if (requested) return;
   for (int i = 0; i < static_cast<int>(slots_.size()) && kept < allowed; ++i) {
     Slot& slot = slots_[static_cast<std::size_t>(i)];
     if (slot.spare || !spare_wanted(i)) continue;

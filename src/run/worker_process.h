@@ -94,6 +94,7 @@ class WorkerProcess {
   // advance() returns true once it is ready (then starting_fd() is -1). finish() waits for
   // what is left. Both throw when it failed.
   int starting_fd() const;
+  bool requested() const { return pending_ != nullptr; }  // the zygote has not forked it yet
   bool advance();
   void finish();
   // An adopted spare becomes the slot's worker: its marker in the log (with `note`), the last
