@@ -23,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kLockFile = ".lock";
+constexpr std::size_t kFlushBytes = 64 << 10;
 
 void write_whole(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
@@ -98,10 +99,27 @@ RecordWriter::RecordWriter(const std::string& runs_dir, const RunRecord& header)
 }
 
 void RecordWriter::append(const RecordedTest& test) {
-  write_whole(results_.get(), result_line(test), dir_ + "/results.jsonl");
+  pending_ += result_line(test);
+  if (pending_.size() >= kFlushBytes) flush();
+}
+
+void RecordWriter::flush() {
+  if (pending_.empty()) return;
+  std::string data;
+  data.swap(pending_);  // dropped if the write fails: the next lines start whole
+  write_whole(results_.get(), data, dir_ + "/results.jsonl");
+}
+
+RecordWriter::~RecordWriter() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+    // Only on an abnormal end: a run that ends normally wrote its lines in update().
+  }
 }
 
 void RecordWriter::update(const RunRecord& run) {
+  flush();
   write_file_atomically(dir_ + "/run.json", run_json_text(run));
 }
 

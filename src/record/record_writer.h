@@ -22,15 +22,21 @@ class RecordWriter {
   RecordWriter& operator=(const RecordWriter&) = delete;
 
   const std::string& dir() const { return dir_; }
-  // Appends one test's line with a single write(2). Throws SysError.
+  // Appends one test's line to a buffer, written (whole lines, one write(2)) by flush(), by
+  // update(), by the destructor, or once 64 KiB wait: the supervisor flushes on a short tick,
+  // not once per test. Throws SysError.
   void append(const RecordedTest& test);
-  // Rewrites run.json (atomically) with `run`'s header fields; `tests` is not read.
+  void flush();
+  // Writes what append() buffered, then rewrites run.json (atomically) with `run`'s header
+  // fields; `tests` is not read.
   void update(const RunRecord& run);
+  ~RecordWriter();
 
  private:
   std::string dir_;
   UniqueFd lock_;
   UniqueFd results_;
+  std::string pending_;  // whole lines not yet written
 };
 
 // Whether the bulkhead that writes the record in `dir` is still running (holds its lock).

@@ -117,6 +117,15 @@ void RunRecorder::test_ended(const TestRecord& test) {
   }
 }
 
+void RunRecorder::flush() {
+  if (!writer_) return;
+  try {
+    writer_->flush();
+  } catch (const std::exception& error) {
+    failed(error);
+  }
+}
+
 void RunRecorder::sub_run(int attempt, const std::string& kind) {
   attempt_ = attempt;
   kind_ = kind;

@@ -1,5 +1,6 @@
 // The run's record as the run goes (RunObserver): opened when the collection says where the
-// rootdir is, one results line per test as it ends, --retries sub-runs tagged with their
+// rootdir is, one results line per test as it ends (buffered: written on the supervisor's
+// output tick, flush()), --retries sub-runs tagged with their
 // attempt, run.json completed at the end. A record that cannot be written is said once on
 // stderr and the run goes on without it.
 #pragma once
@@ -35,6 +36,7 @@ class RunRecorder : public RunObserver {
   void collected(const protocol::WorkerSettings& settings, std::size_t tests) override;
   void test_ended(const TestRecord& test) override;
   void sub_run(int attempt, const std::string& kind) override;
+  void flush() override;
 
   // Completes run.json (exit code, duration, counts of the final results) and prunes the
   // runs directory to the newest kKeptRuns. Returns the record's directory ("" when none).

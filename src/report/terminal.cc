@@ -142,7 +142,22 @@ std::string Terminal::paint(std::string_view text, const char* color, bool bold)
 
 void Terminal::put(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), out_);
+  if (hold_) {
+    unflushed_ = true;
+  } else {
+    std::fflush(out_);
+  }
+}
+
+void Terminal::hold_flushes(bool hold) {
+  hold_ = hold;
+  if (!hold) flush();
+}
+
+void Terminal::flush() {
+  if (!unflushed_) return;
   std::fflush(out_);
+  unflushed_ = false;
 }
 
 void Terminal::write(std::string_view text) {

@@ -102,6 +102,12 @@ class Terminal {
   void hide_live();
   bool live_shown() const { return !live_.empty(); }
 
+  // While held, writes stay in the stream's buffer until flush() (the supervisor's loop flushes
+  // on a short tick instead of one write(2) per test); releasing the hold flushes.
+  void hold_flushes(bool hold);
+  bool unflushed() const { return unflushed_; }
+  void flush();
+
  private:
   void put(std::string_view text);
   void end_progress_line();
@@ -123,6 +129,8 @@ class Terminal {
   std::size_t line_width_ = 0;  // characters on the current progress line
   bool any_failed_ = false;
   std::string live_;  // the live line as drawn, "" when not on screen
+  bool hold_ = false;
+  bool unflushed_ = false;
 };
 
 }  // namespace bulkhead

@@ -38,20 +38,21 @@ bool ChannelGuard::ended(std::size_t index) const { return index < ended_.size()
 
 std::optional<std::string> ChannelGuard::check_start(std::size_t index,
                                                      const Collection& collection) {
-  const std::string what = "`start` of " + test_name(index, collection);
-  if (!collected_) return what + " before this worker's `collected`";
-  if (index >= collection.size()) return what;
-  if (done_) return what + " after its `done`";
-  if (ended(index)) return what + ", which this worker already ran (a second result)";
+  // Built only for a refusal: an admitted `start` (every test's) costs no string.
+  const auto what = [&] { return "`start` of " + test_name(index, collection); };
+  if (!collected_) return what() + " before this worker's `collected`";
+  if (index >= collection.size()) return what();
+  if (done_) return what() + " after its `done`";
+  if (ended(index)) return what() + ", which this worker already ran (a second result)";
   if (running_) {
-    if (*running_ == index) return "a second " + what;
-    return what + " while " + test_name(*running_, collection) + " is running";
+    if (*running_ == index) return "a second " + what();
+    return what() + " while " + test_name(*running_, collection) + " is running";
   }
-  if (std::find(queue_.begin(), queue_.end(), index) == queue_.end()) {
-    return what + ", which this worker was not given";
-  }
-  if (queue_.front() != index) {
-    return what + " before " + test_name(queue_.front(), collection) + ", handed to it first";
+  if (queue_.empty() || queue_.front() != index) {
+    if (std::find(queue_.begin(), queue_.end(), index) == queue_.end()) {
+      return what() + ", which this worker was not given";
+    }
+    return what() + " before " + test_name(queue_.front(), collection) + ", handed to it first";
   }
   return std::nullopt;
 }
@@ -81,15 +82,15 @@ std::optional<std::string> ChannelGuard::check_released(const std::vector<std::s
 
 std::optional<std::string> ChannelGuard::check_running(const char* kind, std::size_t index,
                                                        const Collection& collection) {
-  const std::string what = quoted(kind) + " for " + test_name(index, collection);
-  if (!collected_) return what + " before this worker's `collected`";
-  if (index >= collection.size()) return what;
-  if (ended(index)) return what + ", which this worker already finished (a second result)";
+  const auto what = [&] { return quoted(kind) + " for " + test_name(index, collection); };
+  if (!collected_) return what() + " before this worker's `collected`";
+  if (index >= collection.size()) return what();
+  if (ended(index)) return what() + ", which this worker already finished (a second result)";
   if (running_ == index) return std::nullopt;
   if (std::find(queue_.begin(), queue_.end(), index) != queue_.end()) {
-    return what + ", which this worker has not started";
+    return what() + ", which this worker has not started";
   }
-  return what + ", which this worker was not given";
+  return what() + ", which this worker was not given";
 }
 
 protocol::Event ChannelGuard::accept(std::string_view line, const Collection* collection) {

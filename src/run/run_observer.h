@@ -21,6 +21,9 @@ class RunObserver {
   // The Supervisor runs that follow are --retries sub-run `attempt` (1, 2, ...) of `kind`
   // ("alone", "replay").
   virtual void sub_run(int attempt, const std::string& kind) = 0;
+  // Writes what it buffered of the ended tests (the supervisor's loop calls it on its output
+  // tick, about ten times a second while tests end, and at the end of each Supervisor run).
+  virtual void flush() {}
 };
 
 }  // namespace bulkhead

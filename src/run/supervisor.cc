@@ -76,6 +76,7 @@ Supervisor::Loop::Loop(sandbox::Sandbox& sandbox, WorkerLaunch launch, Superviso
 }
 
 Supervisor::Loop::~Loop() {
+  terminal_.hold_flushes(false);
   slots_.clear();  // kills and reaps every worker still alive
   sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
 }
@@ -92,6 +93,7 @@ RunResult Supervisor::Loop::run() {
       if (!slots_[static_cast<std::size_t>(slot)].retired) start_worker(slot);
     }
   }
+  terminal_.hold_flushes(true);
   while (live_workers() > 0) {
     top_up_spares();
     arm_timer();
@@ -105,7 +107,10 @@ RunResult Supervisor::Loop::run() {
     check_deadlines();
     poll_stacks();
     refresh_progress();
+    flush_output(false);
   }
+  flush_output(true);
+  terminal_.hold_flushes(false);
   drop_spares();
   return finish();
 }
@@ -625,6 +630,23 @@ void Supervisor::Loop::refresh_progress() {
   }
   status.queue_empty = status.done + status.running.size() >= status.total;
   progress_.refresh(now, std::move(status), indices);
+}
+
+// What the terminal and the record buffered is written once a tick has passed since the last
+// write (arm_timer wakes the loop for it), or at once when `now_anyway`.
+void Supervisor::Loop::flush_output(bool now_anyway) {
+  if (!terminal_.unflushed() && !records_unflushed_) return;
+  const auto now = Clock::now();
+  if (!now_anyway && now < output_flushed_ + kOutputTick) return;
+  terminal_.flush();
+  if (settings_.observer) settings_.observer->flush();
+  records_unflushed_ = false;
+  output_flushed_ = now;
+}
+
+std::optional<Clock::time_point> Supervisor::Loop::output_due() const {
+  if (!terminal_.unflushed() && !records_unflushed_) return std::nullopt;
+  return output_flushed_ + kOutputTick;
 }
 
 void Supervisor::Loop::on_user(Source source) {

@@ -61,10 +61,15 @@ void Supervisor::Loop::arm_timer() {
   };
   for (const Slot& slot : slots_) slot.deadlines(consider);
   consider(progress_.due());
+  consider(output_due());
   if (stack_request_) consider(stack_request_->next_poll());
+  // Unchanged and still ahead (most rounds: no deadline, or the same one): already set so.
+  const auto now = Clock::now();
+  if (next == armed_for_ && (!next || *next > now)) return;
+  armed_for_ = next;
   itimerspec spec{};
   if (next) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - now);
     if (left.count() < 1000) left = std::chrono::nanoseconds(1000);
     spec.it_value.tv_sec = static_cast<time_t>(left.count() / 1000000000);
     spec.it_value.tv_nsec = static_cast<long>(left.count() % 1000000000);

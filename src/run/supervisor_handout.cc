@@ -127,7 +127,10 @@ void Supervisor::Loop::test_ended(std::size_t index) {
   finish_order_.push_back(index);
   progress_.finished(index);
   terminal_.test_finished(record, counted_total_, scheduled_total_);
-  if (settings_.observer) settings_.observer->test_ended(record);
+  if (settings_.observer) {
+    settings_.observer->test_ended(record);
+    records_unflushed_ = true;
+  }
   settle(index);
 }
 

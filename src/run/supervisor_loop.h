@@ -68,6 +68,8 @@ class Supervisor::Loop {
   void stop_handing_out(const std::string& reason);
   std::vector<std::pair<int, RunningTest>> running_tests(Clock::time_point now) const;
   void refresh_progress();
+  void flush_output(bool now_anyway);
+  std::optional<Clock::time_point> output_due() const;
   void on_user(supervisor_detail::Source source);
   Slot* asked_slot(const StackTarget& target);
   void poll_stacks();
@@ -120,6 +122,7 @@ class Supervisor::Loop {
   UniqueFd signal_fd_;
   UniqueFd user_signal_fd_;  // SIGUSR1, SIGCONT
   UniqueFd timer_fd_;
+  std::optional<Clock::time_point> armed_for_;  // timer_fd_'s expiry as last set (none: off)
   UniqueFd epoll_fd_;
 
   std::unique_ptr<Zygote> zygote_;  // zygote mode, while it serves forks
@@ -127,6 +130,10 @@ class Supervisor::Loop {
   bool worker_died_ = false;        // a worker ended other than cleanly (Spares::AfterADeath)
   Clock::time_point start_time_;
   std::optional<Clock::time_point> session_deadline_;
+  // The terminal's and the record's writes wait for a tick (flush_output) instead of one
+  // write(2) per test: at most kOutputTick after the last flush.
+  Clock::time_point output_flushed_{};
+  bool records_unflushed_ = false;
   std::optional<protocol::CollectedEvent> reference_;
   std::string reference_name_;
   std::optional<Scheduler> scheduler_;

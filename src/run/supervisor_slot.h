@@ -46,6 +46,8 @@ inline uint64_t tag(Source source, int slot = 0, uint32_t generation = 0) {
 
 // How often the stack dump file is checked between SIGUSR1 and the kill.
 constexpr auto kStacksPoll = std::chrono::milliseconds(25);
+// How long the terminal's and the record's writes may wait in their buffers (flush_output).
+constexpr auto kOutputTick = std::chrono::milliseconds(100);
 
 inline std::optional<double> parse_timeout_text(const std::string& text) {
   if (text.empty()) return std::nullopt;

@@ -222,13 +222,25 @@ TEST_F(RecordDir, RoundTripsEveryField) {
   EXPECT_NE(text.find("\n*\n"), std::string::npos);
 }
 
-TEST_F(RecordDir, AnUnfinishedRunReadsWithWhatItWrote) {
+TEST_F(RecordDir, AnUnfinishedRunReadsWithWhatItFlushed) {
   RecordWriter writer(runs_, header("live", 5));
   writer.append(ran(0, "gw0", 0, 0));
+  EXPECT_TRUE(read_run(runs_, "live").tests.empty());  // buffered until a flush
+  writer.flush();
+  writer.append(ran(1, "gw0", 0, 1));
   const RunRecord back = read_run(runs_, "live");
   EXPECT_FALSE(back.finished);
   EXPECT_EQ(back.exit_code, -1);
   ASSERT_EQ(back.tests.size(), 1u);
+  EXPECT_EQ(back.tests[0].index, 0u);
+}
+
+TEST_F(RecordDir, AWriterWritesWhatItBufferedWhenItEnds) {
+  {
+    RecordWriter writer(runs_, header("ended", 5));
+    for (std::size_t i = 0; i < 3; ++i) writer.append(ran(i, "gw0", 0, static_cast<int>(i)));
+  }
+  EXPECT_EQ(read_run(runs_, "ended").tests.size(), 3u);
 }
 
 TEST(SandboxSequence, IsWhatThatSandboxRanUpToTheTestInOrder) {
