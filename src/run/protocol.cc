@@ -5,6 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "src/run/protocol_fast.h"
+
 namespace bulkhead::protocol {
 namespace {
 
@@ -310,6 +312,11 @@ Event decode_object(json& object) {
 }  // namespace
 
 Event decode_event(std::string_view line) {
+  if (std::optional<Event> common = decode_common_event(line)) return std::move(*common);
+  return decode_event_generic(line);
+}
+
+Event decode_event_generic(std::string_view line) {
   if (nests_deeper_than(line, kMaxJsonDepth)) {
     throw ProtocolError("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
                         " levels: " + quote(line));

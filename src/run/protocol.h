@@ -186,6 +186,9 @@ using Event = std::variant<CollectedEvent, StartEvent, TimeoutEvent, ReportEvent
 // Decodes one line. Throws ProtocolError with context on bad JSON, nesting deeper than
 // kMaxJsonDepth, unknown events, missing or mistyped fields, negative counts.
 Event decode_event(std::string_view line);
+// The general decoder alone, without the fast path for common lines (protocol_fast.h) that
+// decode_event tries first; both give the same event for every line the fast path takes.
+Event decode_event_generic(std::string_view line);
 
 // Supervisor -> worker commands, each one line with its trailing '\n'.
 std::string encode_run(const std::vector<std::size_t>& indices);

@@ -1,0 +1,344 @@
+// The fast path for the common channel lines (see protocol_fast.h). Every check here errs
+// towards "not mine": a line this scanner declines costs only the general parser's time.
+#include "src/run/protocol_fast.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+
+namespace bulkhead::protocol {
+namespace {
+
+struct Value {
+  enum class Kind { Null, Bool, String, Unsigned, Float, Object };
+  Kind kind = Kind::Null;
+  std::string_view text;    // String: the characters between the quotes (no escapes)
+  std::uint64_t whole = 0;  // Unsigned
+  double real = 0;          // Float
+  std::string_view body;    // Object: the text from '{' to its '}'
+};
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads JSON text from `in`; every method returns false where the fast path declines.
+class Scanner {
+ public:
+  explicit Scanner(std::string_view in) : in_(in) {}
+
+  void skip_space() {
+    while (at_ < in_.size() && is_space(in_[at_])) ++at_;
+  }
+  bool at_end() const { return at_ == in_.size(); }
+  bool take(char c) {
+    if (at_ < in_.size() && in_[at_] == c) {
+      ++at_;
+      return true;
+    }
+    return false;
+  }
+
+  // A string of printable ASCII without escapes (anything else: the general parser's).
+  bool string(std::string_view& out) {
+    if (!take('"')) return false;
+    const std::size_t begin = at_;
+    while (at_ < in_.size()) {
+      const char c = in_[at_];
+      if (c == '"') {
+        out = in_.substr(begin, at_ - begin);
+        ++at_;
+        return true;
+      }
+      if (c == '\\' || c < 0x20 || c > 0x7e) return false;
+      ++at_;
+    }
+    return false;
+  }
+
+  // JSON's number grammar; no minus sign (the fields taken here are never negative), integers
+  // of at most 19 digits (they fit 64 bits), finite values.
+  bool number(Value& out) {
+    const std::size_t begin = at_;
+    if (at_ < in_.size() && in_[at_] == '0') {
+      ++at_;
+    } else {
+      if (at_ >= in_.size() || !is_digit(in_[at_])) return false;
+      while (at_ < in_.size() && is_digit(in_[at_])) ++at_;
+    }
+    bool integer = true;
+    if (take('.')) {
+      integer = false;
+      if (at_ >= in_.size() || !is_digit(in_[at_])) return false;
+      while (at_ < in_.size() && is_digit(in_[at_])) ++at_;
+    }
+    if (at_ < in_.size() && (in_[at_] == 'e' || in_[at_] == 'E')) {
+      integer = false;
+      ++at_;
+      if (at_ < in_.size() && (in_[at_] == '+' || in_[at_] == '-')) ++at_;
+      if (at_ >= in_.size() || !is_digit(in_[at_])) return false;
+      while (at_ < in_.size() && is_digit(in_[at_])) ++at_;
+    }
+    const char* first = in_.data() + begin;
+    const char* last = in_.data() + at_;
+    if (integer) {
+      if (at_ - begin > 19) return false;
+      out.kind = Value::Kind::Unsigned;
+      return std::from_chars(first, last, out.whole).ec == std::errc();
+    }
+    out.kind = Value::Kind::Float;
+    const auto result = std::from_chars(first, last, out.real);
+    return result.ec == std::errc() && result.ptr == last && std::isfinite(out.real);
+  }
+
+  bool word(std::string_view expected) {
+    if (in_.substr(at_, expected.size()) != expected) return false;
+    at_ += expected.size();
+    return true;
+  }
+
+  // A scalar, or (when `nested`) a flat object of scalars.
+  bool value(Value& out, bool nested) {
+    if (at_ >= in_.size()) return false;
+    const char c = in_[at_];
+    if (c == '"') {
+      out.kind = Value::Kind::String;
+      return string(out.text);
+    }
+    if (c == 'n') {
+      out.kind = Value::Kind::Null;
+      return word("null");
+    }
+    if (c == 't' || c == 'f') {
+      out.kind = Value::Kind::Bool;
+      return word(c == 't' ? "true" : "false");
+    }
+    if (c == '{' && nested) {
+      const std::size_t begin = at_;
+      if (!object([](std::string_view, const Value&) { return true; }, false)) return false;
+      out.kind = Value::Kind::Object;
+      out.body = in_.substr(begin, at_ - begin);
+      return true;
+    }
+    return number(out);
+  }
+
+  // An object; on_field(key, value) for each field (false: decline).
+  template <typename OnField>
+  bool object(OnField&& on_field, bool nested) {
+    if (!take('{')) return false;
+    skip_space();
+    if (take('}')) return true;
+    while (true) {
+      skip_space();
+      std::string_view key;
+      if (!string(key)) return false;
+      skip_space();
+      if (!take(':')) return false;
+      skip_space();
+      Value value;
+      if (!this->value(value, nested) || !on_field(key, value)) return false;
+      skip_space();
+      if (take('}')) return true;
+      if (!take(',')) return false;
+    }
+  }
+
+ private:
+  std::string_view in_;
+  std::size_t at_ = 0;
+};
+
+// A whole line as one object (only whitespace around it).
+template <typename OnField>
+bool scan_line(std::string_view line, OnField&& on_field, bool nested) {
+  Scanner scanner(line);
+  scanner.skip_space();
+  if (!scanner.object(on_field, nested)) return false;
+  scanner.skip_space();
+  return scanner.at_end();
+}
+
+// The fields a decoder reads, each at most once (a repeated one: declined, since the general
+// parser keeps the last and these checks read the first).
+template <std::size_t N>
+class Known {
+ public:
+  explicit Known(const std::string_view (&names)[N]) : names_(names) {}
+  // The field's slot, N for a field not read; false when it repeats.
+  bool place(std::string_view key, const Value& value, std::size_t& slot) {
+    for (slot = 0; slot < N; ++slot) {
+      if (names_[slot] != key) continue;
+      if (seen_[slot]) return false;
+      seen_[slot] = true;
+      values_[slot] = value;
+      return true;
+    }
+    return true;
+  }
+  // Absent and null are the same to the general decoder (Fields::find).
+  const Value* get(std::size_t slot) const {
+    return seen_[slot] && values_[slot].kind != Value::Kind::Null ? &values_[slot] : nullptr;
+  }
+
+ private:
+  const std::string_view (&names_)[N];
+  bool seen_[N] = {};
+  Value values_[N];
+};
+
+// Fields::string: absent or null is "", a string is itself, anything else an error.
+bool text(const Value* value, std::string& out) {
+  if (value == nullptr) return true;
+  if (value->kind != Value::Kind::String) return false;
+  out.assign(value->text);
+  return true;
+}
+
+// Fields::number: any JSON number as a double (an integer converted).
+bool real(const Value* value, double& out) {
+  if (value == nullptr) return true;
+  if (value->kind == Value::Kind::Unsigned) {
+    out = static_cast<double>(value->whole);
+    return true;
+  }
+  if (value->kind != Value::Kind::Float) return false;
+  out = value->real;
+  return true;
+}
+
+bool count(const Value* value, std::optional<std::uint64_t>& out) {
+  if (value == nullptr) return true;
+  if (value->kind != Value::Kind::Unsigned) return false;
+  out = value->whole;
+  return true;
+}
+
+constexpr std::string_view kEvent = "event";
+
+constexpr std::string_view kStartFields[] = {"index", "timeout"};
+
+std::optional<Event> start(std::string_view line) {
+  Known known(kStartFields);
+  std::size_t slot = 0;
+  auto on_field = [&](std::string_view key, const Value& value) {
+    return key == kEvent || known.place(key, value, slot);
+  };
+  if (!scan_line(line, on_field, false)) return std::nullopt;
+  const Value* index = known.get(0);
+  if (index == nullptr || index->kind != Value::Kind::Unsigned) return std::nullopt;
+  StartEvent event{index->whole, std::nullopt};
+  if (const Value* timeout = known.get(1)) {
+    double seconds = 0;
+    if (!real(timeout, seconds)) return std::nullopt;
+    event.timeout_s = seconds > kMaxSeconds ? kMaxSeconds : seconds;
+  }
+  return event;
+}
+
+constexpr std::string_view kReportFields[] = {
+    "index",    "when",  "outcome",   "category",       "letter",    "word",
+    "duration", "start", "stop",      "longrepr",       "message",   "wasxfail",
+    "sections", "raw",   "head_line", "longrepr_color", "skip_path", "skip_lineno"};
+
+std::optional<Event> report(std::string_view line) {
+  Known known(kReportFields);
+  std::size_t slot = 0;
+  auto on_field = [&](std::string_view key, const Value& value) {
+    return key == kEvent || known.place(key, value, slot);
+  };
+  if (!scan_line(line, on_field, false)) return std::nullopt;
+  // Tracebacks, sections, pytest's full report, a skip's location: the general parser's.
+  for (const std::size_t rare : {std::size_t{12}, std::size_t{13}, std::size_t{17}}) {
+    if (known.get(rare) != nullptr) return std::nullopt;
+  }
+  ReportEvent event;
+  if (const Value* index = known.get(0)) {
+    if (index->kind != Value::Kind::Unsigned) return std::nullopt;
+    event.index = index->whole;
+  }
+  PhaseReport& phase = event.report.phase;
+  PhaseDisplay& display = event.report.display;
+  if (known.get(1) == nullptr || known.get(2) == nullptr) return std::nullopt;  // required
+  const bool ok = text(known.get(1), phase.when) && text(known.get(2), phase.outcome) &&
+                  text(known.get(3), phase.category) && text(known.get(4), phase.letter) &&
+                  text(known.get(5), phase.word) && real(known.get(6), phase.duration) &&
+                  real(known.get(7), phase.start) && real(known.get(8), phase.stop) &&
+                  text(known.get(9), phase.longrepr) && text(known.get(10), phase.message) &&
+                  text(known.get(11), phase.wasxfail) && text(known.get(14), display.head_line) &&
+                  text(known.get(15), display.longrepr_color) &&
+                  text(known.get(16), display.skip_path);
+  if (!ok) return std::nullopt;
+  return event;
+}
+
+constexpr std::string_view kFinishedFields[] = {"index", "resources"};
+constexpr std::string_view kResourceFields[] = {
+    "cpu_s",       "cpu_source", "memory_peak_bytes", "memory_start_bytes", "memory_peak_scope",
+    "pids_started"};
+
+std::optional<TestResources> resources(std::string_view body) {
+  Known known(kResourceFields);
+  std::size_t slot = 0;
+  auto on_field = [&](std::string_view key, const Value& value) {
+    return known.place(key, value, slot);
+  };
+  if (!scan_line(body, on_field, false)) return std::nullopt;
+  TestResources out;
+  if (const Value* cpu = known.get(0)) {
+    double seconds = 0;
+    if (!real(cpu, seconds)) return std::nullopt;  // never negative: no minus sign is taken
+    out.cpu_s = seconds;
+  }
+  const bool ok =
+      text(known.get(1), out.cpu_source) && count(known.get(2), out.memory_peak_bytes) &&
+      count(known.get(3), out.memory_start_bytes) && text(known.get(4), out.memory_peak_scope) &&
+      count(known.get(5), out.pids_started);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::optional<Event> finished(std::string_view line) {
+  Known known(kFinishedFields);
+  std::size_t slot = 0;
+  bool other_object = false;
+  auto on_field = [&](std::string_view key, const Value& value) {
+    if (key == kEvent) return true;
+    if (!known.place(key, value, slot)) return false;
+    other_object |= slot == 2 && value.kind == Value::Kind::Object;
+    return true;
+  };
+  if (!scan_line(line, on_field, true) || other_object) return std::nullopt;
+  const Value* index = known.get(0);
+  if (index == nullptr || index->kind != Value::Kind::Unsigned) return std::nullopt;
+  FinishedEvent event{index->whole, std::nullopt};
+  if (const Value* cost = known.get(1)) {
+    if (cost->kind != Value::Kind::Object) return std::nullopt;
+    event.resources = resources(cost->body);
+    if (!event.resources) return std::nullopt;
+  }
+  return event;
+}
+
+}  // namespace
+
+std::optional<Event> decode_common_event(std::string_view line) {
+  // First pass: the event's name (once, a plain string), and whether the line is ours at all.
+  std::string_view kind;
+  bool named = false;
+  bool once = true;
+  auto on_field = [&](std::string_view key, const Value& value) {
+    if (key != kEvent) return true;
+    once = !named;
+    named = true;
+    if (value.kind != Value::Kind::String) return false;
+    kind = value.text;
+    return once;
+  };
+  if (!scan_line(line, on_field, true) || !named) return std::nullopt;
+  if (kind == "start") return start(line);
+  if (kind == "report") return report(line);
+  if (kind == "finished") return finished(line);
+  return std::nullopt;
+}
+
+}  // namespace bulkhead::protocol
