@@ -366,25 +366,103 @@ std::string run_json_text(const RunRecord& run) {
   return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-std::string result_line(const RecordedTest& test) {
-  json out = json::object();
-  out["index"] = test.index;
-  out["nodeid"] = test.nodeid;
-  out["worker"] = test.worker;
-  out["sandbox"] = test.sandbox;
-  out["seq"] = test.seq;
-  out["outcome"] = test.outcome;
-  out["cause"] = test.cause;
-  out["cause_message"] = test.cause_message;
-  out["start"] = test.start;
-  out["stop"] = test.stop;
-  out["duration"] = test.stop > test.start ? test.stop - test.start : 0.0;
-  if (test.attempt != 0) {
-    out["attempt"] = test.attempt;
-    out["kind"] = test.kind;
+namespace {
+
+// The line is written field by field in the order and bytes nlohmann's dump of the same object
+// gives (keys sorted; its number and string forms): one line a test, without building a tree.
+void put_string(std::string& out, const std::string& text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
   }
-  if (test.resources) out["resources"] = resources_json(*test.resources);
-  return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+void put_real(std::string& out, double value) { out += json(value).dump(); }
+
+// `,"key":` (no comma before the first field).
+void put_key(std::string& out, const char* key) {
+  if (out.size() > 1 && out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void put_resources(std::string& out, const TestResources& r) {
+  out += '{';
+  if (r.cpu_s) {
+    put_key(out, "cpu_s");
+    put_real(out, *r.cpu_s);
+  }
+  if (!r.cpu_source.empty()) {
+    put_key(out, "cpu_source");
+    put_string(out, r.cpu_source);
+  }
+  if (r.memory_peak_bytes) {
+    put_key(out, "memory_peak_bytes");
+    out += std::to_string(*r.memory_peak_bytes);
+  }
+  if (!r.memory_peak_scope.empty()) {
+    put_key(out, "memory_peak_scope");
+    put_string(out, r.memory_peak_scope);
+  }
+  if (r.memory_start_bytes) {
+    put_key(out, "memory_start_bytes");
+    out += std::to_string(*r.memory_start_bytes);
+  }
+  if (r.pids_started) {
+    put_key(out, "pids_started");
+    out += std::to_string(*r.pids_started);
+  }
+  out += '}';
+}
+
+}  // namespace
+
+std::string result_line(const RecordedTest& test) {
+  std::string out = "{";
+  out.reserve(512);
+  if (test.attempt != 0) {
+    put_key(out, "attempt");
+    out += std::to_string(test.attempt);
+  }
+  put_key(out, "cause");
+  put_string(out, test.cause);
+  put_key(out, "cause_message");
+  put_string(out, test.cause_message);
+  put_key(out, "duration");
+  put_real(out, test.stop > test.start ? test.stop - test.start : 0.0);
+  put_key(out, "index");
+  out += std::to_string(test.index);
+  if (test.attempt != 0) {
+    put_key(out, "kind");
+    put_string(out, test.kind);
+  }
+  put_key(out, "nodeid");
+  put_string(out, test.nodeid);
+  put_key(out, "outcome");
+  put_string(out, test.outcome);
+  if (test.resources) {
+    put_key(out, "resources");
+    put_resources(out, *test.resources);
+  }
+  put_key(out, "sandbox");
+  out += std::to_string(test.sandbox);
+  put_key(out, "seq");
+  out += std::to_string(test.seq);
+  put_key(out, "start");
+  put_real(out, test.start);
+  put_key(out, "stop");
+  put_real(out, test.stop);
+  put_key(out, "worker");
+  put_string(out, test.worker);
+  out += "}\n";
+  return out;
 }
 
 }  // namespace bulkhead::record
