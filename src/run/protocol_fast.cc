@@ -168,22 +168,32 @@ class Known {
   bool place(std::string_view key, const Value& value, std::size_t& slot) {
     for (slot = 0; slot < N; ++slot) {
       if (names_[slot] != key) continue;
-      if (seen_[slot]) return false;
-      seen_[slot] = true;
-      values_[slot] = value;
+      if (values_[slot] != nullptr) return false;
+      values_[slot] = &value;
       return true;
     }
     return true;
   }
   // Absent and null are the same to the general decoder (Fields::find).
   const Value* get(std::size_t slot) const {
-    return seen_[slot] && values_[slot].kind != Value::Kind::Null ? &values_[slot] : nullptr;
+    return values_[slot] != nullptr && values_[slot]->kind != Value::Kind::Null ? values_[slot]
+                                                                                : nullptr;
   }
 
  private:
   const std::string_view (&names_)[N];
-  bool seen_[N] = {};
-  Value values_[N];
+  const Value* values_[N] = {};
+};
+
+// A line's top-level fields, scanned once.
+struct Field {
+  std::string_view key;
+  Value value;
+};
+constexpr std::size_t kMaxFields = 24;
+struct Fields {
+  Field at[kMaxFields];
+  std::size_t count = 0;
 };
 
 // Fields::string: absent or null is "", a string is itself, anything else an error.
@@ -217,13 +227,33 @@ constexpr std::string_view kEvent = "event";
 
 constexpr std::string_view kStartFields[] = {"index", "timeout"};
 
-std::optional<Event> start(std::string_view line) {
-  Known known(kStartFields);
-  std::size_t slot = 0;
+// A whole line's (or a nested object's) fields, at most kMaxFields of them.
+bool scan_fields(std::string_view text, Fields& fields, bool nested) {
   auto on_field = [&](std::string_view key, const Value& value) {
-    return key == kEvent || known.place(key, value, slot);
+    if (fields.count == kMaxFields) return false;
+    fields.at[fields.count++] = {key, value};
+    return true;
   };
-  if (!scan_line(line, on_field, false)) return std::nullopt;
+  return scan_line(text, on_field, nested);
+}
+
+// The fields a decoder reads placed in `known`; false when one repeats or (unless `nested`) a
+// value is an object.
+template <std::size_t N>
+bool place_all(const Fields& fields, Known<N>& known, bool nested = false) {
+  std::size_t slot = 0;
+  for (std::size_t i = 0; i < fields.count; ++i) {
+    const Field& field = fields.at[i];
+    if (field.key == kEvent) continue;
+    if (!nested && field.value.kind == Value::Kind::Object) return false;
+    if (!known.place(field.key, field.value, slot)) return false;
+  }
+  return true;
+}
+
+std::optional<Event> start(const Fields& fields) {
+  Known known(kStartFields);
+  if (!place_all(fields, known)) return std::nullopt;
   const Value* index = known.get(0);
   if (index == nullptr || index->kind != Value::Kind::Unsigned) return std::nullopt;
   StartEvent event{index->whole, std::nullopt};
@@ -240,13 +270,9 @@ constexpr std::string_view kReportFields[] = {
     "duration", "start", "stop",      "longrepr",       "message",   "wasxfail",
     "sections", "raw",   "head_line", "longrepr_color", "skip_path", "skip_lineno"};
 
-std::optional<Event> report(std::string_view line) {
+std::optional<Event> report(const Fields& fields) {
   Known known(kReportFields);
-  std::size_t slot = 0;
-  auto on_field = [&](std::string_view key, const Value& value) {
-    return key == kEvent || known.place(key, value, slot);
-  };
-  if (!scan_line(line, on_field, false)) return std::nullopt;
+  if (!place_all(fields, known)) return std::nullopt;
   // Tracebacks, sections, pytest's full report, a skip's location: the general parser's.
   for (const std::size_t rare : {std::size_t{12}, std::size_t{13}, std::size_t{17}}) {
     if (known.get(rare) != nullptr) return std::nullopt;
@@ -277,12 +303,10 @@ constexpr std::string_view kResourceFields[] = {
     "pids_started"};
 
 std::optional<TestResources> resources(std::string_view body) {
+  Fields fields;
+  if (!scan_fields(body, fields, false)) return std::nullopt;
   Known known(kResourceFields);
-  std::size_t slot = 0;
-  auto on_field = [&](std::string_view key, const Value& value) {
-    return known.place(key, value, slot);
-  };
-  if (!scan_line(body, on_field, false)) return std::nullopt;
+  if (!place_all(fields, known)) return std::nullopt;
   TestResources out;
   if (const Value* cpu = known.get(0)) {
     double seconds = 0;
@@ -297,17 +321,15 @@ std::optional<TestResources> resources(std::string_view body) {
   return out;
 }
 
-std::optional<Event> finished(std::string_view line) {
+std::optional<Event> finished(const Fields& fields) {
   Known known(kFinishedFields);
-  std::size_t slot = 0;
-  bool other_object = false;
-  auto on_field = [&](std::string_view key, const Value& value) {
-    if (key == kEvent) return true;
-    if (!known.place(key, value, slot)) return false;
-    other_object |= slot == 2 && value.kind == Value::Kind::Object;
-    return true;
-  };
-  if (!scan_line(line, on_field, true) || other_object) return std::nullopt;
+  if (!place_all(fields, known, true)) return std::nullopt;
+  for (std::size_t i = 0; i < fields.count; ++i) {  // only `resources` may be an object
+    const Field& field = fields.at[i];
+    if (field.value.kind == Value::Kind::Object && field.key != kFinishedFields[1]) {
+      return std::nullopt;
+    }
+  }
   const Value* index = known.get(0);
   if (index == nullptr || index->kind != Value::Kind::Unsigned) return std::nullopt;
   FinishedEvent event{index->whole, std::nullopt};
@@ -322,22 +344,19 @@ std::optional<Event> finished(std::string_view line) {
 }  // namespace
 
 std::optional<Event> decode_common_event(std::string_view line) {
-  // First pass: the event's name (once, a plain string), and whether the line is ours at all.
-  std::string_view kind;
-  bool named = false;
-  bool once = true;
-  auto on_field = [&](std::string_view key, const Value& value) {
-    if (key != kEvent) return true;
-    once = !named;
-    named = true;
-    if (value.kind != Value::Kind::String) return false;
-    kind = value.text;
-    return once;
-  };
-  if (!scan_line(line, on_field, true) || !named) return std::nullopt;
-  if (kind == "start") return start(line);
-  if (kind == "report") return report(line);
-  if (kind == "finished") return finished(line);
+  Fields fields;
+  if (!scan_fields(line, fields, true)) return std::nullopt;
+  // The event's name: once, a plain string.
+  const Value* name = nullptr;
+  for (std::size_t i = 0; i < fields.count; ++i) {
+    if (fields.at[i].key != kEvent) continue;
+    if (name != nullptr) return std::nullopt;
+    name = &fields.at[i].value;
+  }
+  if (name == nullptr || name->kind != Value::Kind::String) return std::nullopt;
+  if (name->text == "start") return start(fields);
+  if (name->text == "report") return report(fields);
+  if (name->text == "finished") return finished(fields);
   return std::nullopt;
 }
 

@@ -319,21 +319,24 @@ void Supervisor::Loop::dispatch(const epoll_event& event) {
   }
 }
 
-void Supervisor::Loop::read_channel(int index) {
+void Supervisor::Loop::read_channel(int index, bool until_empty) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   WorkerProcess& worker = *slot.worker;
   const int fd = worker.channel_fd();
   try {
-    const bool open = worker.read_channel([&](std::string_view line) {
-      if (slot.protocol_broken || line.empty()) return;
-      try {
-        protocol::Event event = slot.guard.accept(line, reference_ ? &reference_->items : nullptr);
-        if (host_.running() && host_.wants(event)) host_.forward(index, slot.generation, line);
-        handle_event(index, event);
-      } catch (const protocol::ProtocolError& error) {
-        protocol_failure(index, error.what());
-      }
-    });
+    const bool open = worker.read_channel(
+        [&](std::string_view line) {
+          if (slot.protocol_broken || line.empty()) return;
+          try {
+            protocol::Event event =
+                slot.guard.accept(line, reference_ ? &reference_->items : nullptr);
+            if (host_.running() && host_.wants(event)) host_.forward(index, slot.generation, line);
+            handle_event(index, event);
+          } catch (const protocol::ProtocolError& error) {
+            protocol_failure(index, error.what());
+          }
+        },
+        until_empty);
     if (!open) unwatch(fd);
   } catch (const protocol::ProtocolError& error) {
     protocol_failure(index, error.what());

@@ -97,7 +97,7 @@ void Supervisor::Loop::check_deadlines() {
 void Supervisor::Loop::worker_exited(int index) {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   // Everything it wrote before dying is still buffered: take it first.
-  if (slot.worker->channel_fd() >= 0) read_channel(index);
+  if (slot.worker->channel_fd() >= 0) read_channel(index, /*until_empty=*/true);
   if (slot.worker->stdout_fd() >= 0) read_output(index, 1);
   if (slot.worker->stderr_fd() >= 0) read_output(index, 2);
   const sandbox::ExitInfo info = slot.worker->child().wait();

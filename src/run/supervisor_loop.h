@@ -44,7 +44,7 @@ class Supervisor::Loop {
   void zygote_fallback(const std::string& reason);
   void start_worker(int index);
   void dispatch(const epoll_event& event);
-  void read_channel(int index);
+  void read_channel(int index, bool until_empty = false);
   void protocol_failure(int index, const std::string& what);
   void read_output(int index, int stream);
   void handle_event(int index, protocol::Event event);

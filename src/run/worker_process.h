@@ -111,8 +111,9 @@ class WorkerProcess {
 
   // Reads what the channel has; on_line(std::string_view) per complete line. Returns false at
   // end of stream (then closes our end). Throws protocol::ProtocolError on an oversized line.
+  // Stops after a short read unless `until_empty` (then reads until EAGAIN or the end).
   template <typename OnLine>
-  bool read_channel(OnLine&& on_line);
+  bool read_channel(OnLine&& on_line, bool until_empty = false);
   // Longest channel line accepted from now on (protocol::event_line_cap after `collected`).
   void set_line_cap(std::size_t bytes) { splitter_.set_max_line(bytes); }
   // Bytes of an unterminated last line (a worker cut off mid-write).
@@ -157,12 +158,15 @@ class WorkerProcess {
 };
 
 template <typename OnLine>
-bool WorkerProcess::read_channel(OnLine&& on_line) {
+bool WorkerProcess::read_channel(OnLine&& on_line, bool until_empty) {
   char buffer[65536];
   while (channel_) {
     const ssize_t got = ::read(channel_.get(), buffer, sizeof buffer);
     if (got > 0) {
       splitter_.feed(std::string_view(buffer, static_cast<std::size_t>(got)), on_line);
+      // A short read took all there was: the poll says when more comes, and a read that
+      // would only say EAGAIN is saved (one a wake-up).
+      if (!until_empty && static_cast<std::size_t>(got) < sizeof buffer) return true;
       continue;
     }
     if (got < 0 && errno == EINTR) continue;
