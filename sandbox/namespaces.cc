@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 namespace bulkhead::sandbox {
 
@@ -77,8 +78,10 @@ bool under_seccomp_filter() {
 }
 
 int probe_overlay_in_user_namespace() {
-  const uid_t uid = ::getuid();
-  const gid_t gid = ::getgid();
+  // The child allocates nothing: another thread of ours may hold the allocator's lock, and a
+  // raw clone3 child inherits it locked.
+  const std::string uid_map = std::to_string(::getuid()) + " " + std::to_string(::getuid()) + " 1";
+  const std::string gid_map = std::to_string(::getgid()) + " " + std::to_string(::getgid()) + " 1";
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return errno;
   long pid = clone3_process(CLONE_NEWUSER | CLONE_NEWNS, nullptr, -1);
@@ -94,16 +97,15 @@ int probe_overlay_in_user_namespace() {
       (void)!::write(report[1], &err, sizeof err);
       ::_exit(1);
     };
-    auto write_text = [](const char* path, const std::string& text) {
+    auto write_text = [](const char* path, std::string_view text) {
       int fd = ::open(path, O_WRONLY | O_CLOEXEC);
       bool ok =
           fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
       if (fd >= 0) ::close(fd);
       return ok;
     };
-    if (!write_text("/proc/self/setgroups", "deny") ||
-        !write_text("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
-        !write_text("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
+    if (!write_text("/proc/self/setgroups", "deny") || !write_text("/proc/self/uid_map", uid_map) ||
+        !write_text("/proc/self/gid_map", gid_map)) {
       fail(errno);
     }
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(errno);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
 
@@ -304,6 +305,15 @@ int run(int argc, char** argv) {
     std::fputs(options.help_text.c_str(), stdout);
     return 0;
   }
+  // The interpreter probes (each an interpreter start, ~50-100 ms) run while this thread reads
+  // the durations and records, loads the profile and probes the kernel. --cache-show only
+  // prints pytest's cache, on the host even with --image.
+  const bool cache_show = inspect_pytest_args(options.pytest_args).cache_show;
+  std::future<PythonInfo> python_probe = std::async(std::launch::async, [&options, cache_show] {
+    if (cache_show) return find_python(options.image.empty() ? options.python : "");
+    return options.image.empty() ? find_python(options.python)
+                                 : find_python_in_image(options.image, options.python);
+  });
   const ShardSpec shard =
       options.shard.empty() ? ShardSpec{} : parse_shard(options.shard, process_environment());
   std::optional<BazelTestRun> bazel;
@@ -318,14 +328,10 @@ int run(int argc, char** argv) {
                      : durations);
   const bool replay = !options.replay.empty();
   if (replay) planner.replay(options.replay, options.replay_file);
-  if (inspect_pytest_args(options.pytest_args).cache_show) {
-    // Only prints pytest's cache (on the host, also with --image): nothing to run in a sandbox.
-    const PythonInfo host_python = find_python(options.image.empty() ? options.python : "");
-    return run_pytest_on_host(host_python.executable, options.pytest_args);
+  if (cache_show) {
+    // Nothing to run in a sandbox.
+    return run_pytest_on_host(python_probe.get().executable, options.pytest_args);
   }
-  const PythonInfo python = options.image.empty()
-                                ? find_python(options.python)
-                                : find_python_in_image(options.image, options.python);
   sandbox::Profile profile = sandbox::load_profile(options.profile, {profiles_dir()});
   sandbox::Limits& limits = profile.limits;
   if (options.memory_bytes) limits.memory_bytes = options.memory_bytes;
@@ -349,6 +355,7 @@ int run(int argc, char** argv) {
   sandbox_options.require_isolation = options.require_isolation || profile.require_isolation;
   sandbox_options.image_root = options.image;
   auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
+  const PythonInfo python = python_probe.get();
 
   // A replay runs one sandbox, worker gwN, telling it the worker count asked for (at least N+1).
   const int asked_workers = options.workers.value_or(auto_worker_count());
