@@ -20,6 +20,7 @@
 
 #include "sandbox/error.h"
 #include "sandbox/fd.h"
+#include "src/python/probe_cache.h"
 
 extern char** environ;
 
@@ -35,6 +36,7 @@ constexpr std::size_t kProbeOutputLimit = 1 << 20;
 // without importing pytest itself (importing costs ~150 ms).
 constexpr const char* kProbeScript = R"PY(
 import json, os, sys, importlib.util
+site = sys.modules.get("site")
 def version(module, dist):
     spec = importlib.util.find_spec(module)
     if spec is None:
@@ -65,6 +67,7 @@ print(json.dumps({
     "pytest": version("pytest", "pytest"),
     "xdist": version("xdist", "pytest-xdist"),
     "randomly": version("pytest_randomly", "pytest-randomly"),
+    "user_site": site.getusersitepackages() if site else "",
 }))
 )PY";
 
@@ -201,12 +204,35 @@ namespace {
 std::optional<PythonInfo> read_probe(const std::string& path,
                                      const std::optional<std::string>& output);
 
+// The probe's JSON from the interpreter at `runnable`.
+std::optional<std::string> run_probe(const std::string& runnable) {
+  // Not isolated (-I): the workers see PYTHONPATH and the user site, so the probe must too.
+  return run_capture({runnable, "-c", kProbeScript});
+}
+
+// One candidate's probe: the cache's answer when it still holds, else a fresh one (`fresh`
+// says which).
+struct Probe {
+  std::string runnable;
+  std::optional<std::string> output;
+  bool fresh = false;
+};
+
+Probe probe_candidate(const std::string& path, const ProbeCache& cache) {
+  Probe probe;
+  probe.runnable = resolve_pyenv_shim(path).value_or(path);
+  probe.output = cache.find(probe.runnable);
+  if (!probe.output) {
+    probe.output = run_probe(probe.runnable);
+    probe.fresh = probe.output.has_value();
+  }
+  return probe;
+}
+
 }  // namespace
 
 std::optional<PythonInfo> probe_python(const std::string& path) {
-  // Not isolated (-I): the workers see PYTHONPATH and the user site, so the probe must too.
-  const std::string runnable = resolve_pyenv_shim(path).value_or(path);
-  return read_probe(path, run_capture({runnable, "-c", kProbeScript}));
+  return read_probe(path, run_probe(resolve_pyenv_shim(path).value_or(path)));
 }
 
 PythonInfo find_python_in_image(const std::string& image, const std::string& requested) {
@@ -251,15 +277,24 @@ std::optional<PythonInfo> read_probe(const std::string& path,
 PythonInfo find_python(const std::string& requested) {
   std::vector<std::string> candidates =
       requested.empty() ? python_candidates() : std::vector<std::string>{requested};
-  // Each probe starts an interpreter (~30-100 ms): run them side by side, keep PATH order.
-  std::vector<std::future<std::optional<PythonInfo>>> probes;
+  // Each probe starts an interpreter (~30-100 ms) unless the cache still holds its answer: run
+  // them side by side, keep PATH order.
+  ProbeCache cache(ProbeCache::default_file());
+  std::vector<std::future<Probe>> probes;
   for (const std::string& candidate : candidates) {
-    probes.push_back(std::async(std::launch::async, probe_python, candidate));
+    probes.push_back(std::async(std::launch::async, probe_candidate, candidate, std::cref(cache)));
   }
+  std::vector<std::optional<PythonInfo>> infos;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    Probe probe = probes[i].get();
+    if (probe.fresh) cache.store(probe.runnable, *probe.output);
+    infos.push_back(read_probe(candidates[i], probe.output));
+  }
+  cache.save();
   std::string tried;
   std::optional<PythonInfo> chosen;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    auto info = probes[i].get();
+    auto& info = infos[i];
     if (chosen) continue;
     if (!info) {
       tried += "\n  " + candidates[i] + ": does not run";
