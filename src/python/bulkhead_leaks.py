@@ -198,7 +198,7 @@ class LeakCheck:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_fixture_setup(self, fixturedef, request):
-        if fixturedef.scope == "function" or self._last is None:
+        if fixturedef.scope == "function" or self._last is None or _torn_down_with_the_test(request):
             yield
             return
         before = self._snapshot(self._last)
@@ -280,6 +280,14 @@ class LeakCheck:
 
     def _new(self, now, before, kind):
         return {key for key in now - before if (kind, key) not in self._owned}
+
+
+def _torn_down_with_the_test(request):
+    """Whether a wider-scoped fixture is finalized with this test all the same: a class-scoped
+    one (pytest-django's autouse `_django_setup_unittest`) outside a class falls back to the
+    test itself. What it makes is gone by the test's teardown, so no snapshot pair is needed."""
+    item = getattr(request, "_pyfuncitem", None)
+    return item is not None and request.scope == "class" and getattr(item, "cls", 1) is None
 
 
 def _describe_process(pid):

@@ -1,6 +1,7 @@
 """Tests that leave something behind (one kind each), clean neighbours, and what must not
-count: a module fixture's thread, a thread joined in time, a thread that a test leaked ending
-during the next test. Each leaker stays bounded (threads and processes end within seconds)."""
+count: a module fixture's thread, a class fixture's (in a class and outside one), a thread
+joined in time, a thread that a test leaked ending during the next test. Each leaker stays
+bounded (threads and processes end within seconds)."""
 import os
 import socket
 import subprocess
@@ -17,6 +18,16 @@ _KEEP = []  # what the leakers hold on to (so no garbage collection closes it)
 def module_server():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, args=(10,), name="module-fixture-thread")
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+@pytest.fixture(scope="class")
+def class_thread():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, args=(10,), name="class-fixture-thread")
     thread.start()
     yield
     stop.set()
@@ -93,3 +104,15 @@ def test_m_closes_what_others_left():
 
 def test_n_fd_again():
     _KEEP.append(open(__file__, "rb"))
+
+
+def test_o_class_fixture_outside_a_class(class_thread):
+    pass  # outside a class, a class fixture ends with the test: its thread is gone by then
+
+
+class TestP:
+    def test_p1_class_fixture(self, class_thread):
+        pass  # the class fixture's thread lives on into the next test: the fixture's
+
+    def test_p2_class_fixture(self, class_thread):
+        pass
