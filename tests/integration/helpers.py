@@ -3,6 +3,7 @@ that no cgroup outlives the run that made it."""
 import os
 import subprocess
 import sys
+import textwrap
 
 BULKHEAD = os.environ.get("BULKHEAD", "bulkhead")
 SOURCE_DIR = os.environ.get("BULKHEAD_SOURCE_DIR",
@@ -77,6 +78,16 @@ def leaked_cgroups():
 
 
 # -- `bulkhead run` on the fixture suites ------------------------------------------------------
+
+def write_files(root, files):
+    """Writes {relative name: dedented text} under `root` (parent directories made); returns
+    `root`."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
 
 SUITES = os.path.join(SOURCE_DIR, "tests", "suites")
 SYSTEM_PYTHON = "/usr/bin/python3"  # has pytest; the first python3 on PATH may not

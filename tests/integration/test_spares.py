@@ -10,13 +10,12 @@ import re
 import shutil
 import signal
 import subprocess
-import textwrap
 import time
 
 import pytest
 
 from helpers import (BULKHEAD, SYSTEM_PYTHON, bulkhead_cgroups, leaked_cgroups,
-                     processes_with_env_marker, run_bulkhead)
+                     processes_with_env_marker, run_bulkhead, write_files)
 
 pytestmark = pytest.mark.skipif(not os.environ.get("BULKHEAD"), reason="BULKHEAD not set")
 
@@ -28,12 +27,6 @@ SPARE_READY = re.compile(r", a spare sandbox ready (\d+) ms before it was needed
 def no_leftovers():
     yield
     assert leaked_cgroups() == [], "cgroups left behind by a finished run"
-
-
-def write(root, files):
-    for name, text in files.items():
-        (root / name).write_text(textwrap.dedent(text))
-    return root
 
 
 def replacement_notes(stdout):
@@ -106,7 +99,7 @@ CRASH_LATER = {
 
 
 def test_crashed_worker_is_replaced_by_its_spare(tmp_path):
-    suite = write(tmp_path, CRASH_LATER)
+    suite = write_files(tmp_path, CRASH_LATER)
     report = tmp_path / "r.json"
     result = run_bulkhead("-n", "1", "--zygote", "on", "--spares", "on", "-p", "no:randomly",
                           "--keep-logs", "--json", str(report), cwd=suite)
@@ -128,7 +121,7 @@ def test_crashed_worker_is_replaced_by_its_spare(tmp_path):
 
 @pytest.mark.parametrize("args", [("--zygote", "on", "--spares", "off"), ("--zygote", "off")])
 def test_no_spares_when_off_or_spawned(tmp_path, args):
-    suite = write(tmp_path, CRASH_LATER)
+    suite = write_files(tmp_path, CRASH_LATER)
     process = start(suite, "-n", "1", "--keep-logs", *args)
     samples = watch_spares(process)
     stdout, stderr = process.communicate(timeout=120)
@@ -139,7 +132,7 @@ def test_no_spares_when_off_or_spawned(tmp_path, args):
 
 
 def test_auto_makes_spares_once_a_worker_has_died(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "test_twice.py": """
             import os, signal, time
 
@@ -187,7 +180,7 @@ ISOLATED_SLOW = {
 
 
 def test_isolate_test_units_start_in_spares(tmp_path):
-    suite = write(tmp_path, ISOLATED_SLOW)
+    suite = write_files(tmp_path, ISOLATED_SLOW)
     result = run_bulkhead("-n", "2", "--isolate", "test", "--zygote", "on", "-p", "no:randomly",
                           "--keep-logs", cwd=suite)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -226,7 +219,7 @@ STOPPED = {
 
 
 def test_maxfail_ends_the_spares_at_once(tmp_path):
-    suite = write(tmp_path, STOPPED)
+    suite = write_files(tmp_path, STOPPED)
     report = tmp_path / "r.json"
     process = start(suite, "-n", "2", "--zygote", "on", "--spares", "on", "--dist", "loadfile",
                     "-x", "--json", str(report))
@@ -245,7 +238,7 @@ def test_maxfail_ends_the_spares_at_once(tmp_path):
 
 @pytest.mark.parametrize("how", ["SIGTERM", "session timeout"])
 def test_nothing_is_left_of_the_spares(tmp_path, how):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "test_slow.py": """
             import time
             import pytest

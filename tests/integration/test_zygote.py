@@ -9,12 +9,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import textwrap
 import time
 
 import pytest
 
-from helpers import BULKHEAD, leaked_cgroups, processes_with_env_marker, run_bulkhead
+from helpers import (BULKHEAD, leaked_cgroups, processes_with_env_marker, run_bulkhead,
+                     write_files)
 
 pytestmark = pytest.mark.skipif(not os.environ.get("BULKHEAD"), reason="BULKHEAD not set")
 
@@ -27,20 +27,12 @@ def no_leftovers():
     assert leaked_cgroups() == [], "cgroups left behind by a finished run"
 
 
-def write(root, files):
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 def imported_lines(stdout):
     return [line for line in stdout.splitlines() if line.endswith("CONFTEST IMPORTED")]
 
 
 def test_collection_runs_once_and_workers_are_forked(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": "print('CONFTEST IMPORTED')\n",
         "test_many.py": """
             import os, socket
@@ -64,7 +56,7 @@ def test_collection_runs_once_and_workers_are_forked(tmp_path):
 
 
 def test_thread_alive_after_collection_falls_back_with_the_reason(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": """
             import threading, time
             threading.Thread(target=time.sleep, args=(3600,), name="poller", daemon=True).start()
@@ -80,7 +72,7 @@ def test_thread_alive_after_collection_falls_back_with_the_reason(tmp_path):
 
 
 def test_per_worker_variable_read_at_import_falls_back_naming_the_line(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "settings.py": """
             import os
             DATABASE = "app_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -102,7 +94,7 @@ def test_per_worker_variable_read_at_import_falls_back_naming_the_line(tmp_path)
 
 
 def test_file_opened_during_collection_falls_back(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": "LOG = open('/tmp/shared.log', 'a')\n",
         "test_a.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
     })
@@ -113,7 +105,7 @@ def test_file_opened_during_collection_falls_back(tmp_path):
 
 
 def test_conftest_declaring_itself_fork_unsafe_falls_back_with_its_reason(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": "bulkhead_fork_unsafe = 'holds a connection pool'\n",
         "test_a.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
     })
@@ -146,7 +138,7 @@ ISOLATED = {
 
 @pytest.mark.parametrize("mode", ["on", "off"])
 def test_isolate_test_gives_every_test_a_fresh_tmp_and_network(tmp_path, mode):
-    suite = write(tmp_path, ISOLATED)
+    suite = write_files(tmp_path, ISOLATED)
     result = run_bulkhead("-n", "2", "--isolate", "test", "--zygote", mode, "-p",
                           "no:cacheprovider", "-p", "no:random_order", cwd=suite)
     assert result.returncode == 0, result.stdout
@@ -176,7 +168,7 @@ def test_isolate_file_runs_each_file_in_its_own_sandbox(tmp_path):
             def test_second_sees_its_file_only():
                 assert mine() == ["file-{i}"]
             """
-    suite = write(tmp_path, files)
+    suite = write_files(tmp_path, files)
     result = run_bulkhead("-n", "2", "--isolate", "file", "--zygote", "on", "-p",
                           "no:cacheprovider", "-p", "no:random_order", cwd=suite)
     assert result.returncode == 0, result.stdout
@@ -187,7 +179,7 @@ def test_forked_worker_ends_as_a_python_process_does(tmp_path):
     # A forked worker skips the interpreter's teardown (it would copy the zygote's pages) but
     # not what a program sees of its end: non-daemon threads joined, atexit handlers (the
     # zygote's and its own) run, buffered output flushed, pytest's exit status.
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": """
             import atexit, os
             atexit.register(lambda: print("ZYGOTE-" + "ATEXIT", os.environ["PYTEST_XDIST_WORKER"]))
@@ -199,7 +191,7 @@ def test_forked_worker_ends_as_a_python_process_does(tmp_path):
             @pytest.mark.parametrize("n", range(4))
             def test_registers(n):
                 name = os.environ["PYTEST_XDIST_WORKER"]
-                atexit.register(lambda: sys.stdout.write("WORKER-" + "ATEXIT %s\\n" % name))
+                atexit.register(lambda: sys.stdout.write_files("WORKER-" + "ATEXIT %s\\n" % name))
                 threading.Thread(target=lambda: (time.sleep(0.3), print("THREAD-" + "JOINED", name)))\\
                     .start()
                 assert n != 3
@@ -221,7 +213,7 @@ def test_rootless_run_forks_workers_with_their_own_overlays():
     # overlay is mounted (it used to be refused with EACCES, leaving the project read-only).
     root = tempfile.mkdtemp(prefix="bulkhead-rootless-zygote-", dir="/tmp")
     try:
-        suite = write(pathlib.Path(root), {
+        suite = write_files(pathlib.Path(root), {
             "test_rootless.py": """
                 import os, socket
                 import pytest
@@ -230,8 +222,8 @@ def test_rootless_run_forks_workers_with_their_own_overlays():
                 def test_own_sandbox(n):
                     assert os.getuid() == 65534 and os.getpid() == 2
                     assert socket.gethostname() == os.environ["PYTEST_XDIST_WORKER"]
-                    open("written-%d.txt" % n, "w").write("x")  # the project overlay
-                    open("/tmp/mine-%d" % n, "w").write("x")
+                    open("written-%d.txt" % n, "w").write_files("x")  # the project overlay
+                    open("/tmp/mine-%d" % n, "w").write_files("x")
                 """,
         })
         for path in [suite] + list(suite.iterdir()):
@@ -259,7 +251,7 @@ def test_isolate_test_with_dist_loadscope_is_a_usage_error(tmp_path):
 
 
 def test_crashed_worker_is_replaced_by_a_fork(tmp_path):
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "conftest.py": "print('CONFTEST IMPORTED')\n",
         "test_crash.py": """
             import os, signal
@@ -293,7 +285,7 @@ def test_crashed_worker_is_replaced_by_a_fork(tmp_path):
 
 def test_zygote_killed_mid_run_the_rest_is_spawned(tmp_path):
     marker = "zygote-%d-%d" % (os.getpid(), time.time_ns())
-    suite = write(tmp_path, {
+    suite = write_files(tmp_path, {
         "test_slow.py": """
             import time
             import pytest
@@ -348,9 +340,9 @@ def test_home_is_writable_and_its_masks_hold_in_both_modes(zygote):
     root = pathlib.Path(tempfile.mkdtemp(prefix="bulkhead-home-", dir="/tmp"))
     try:
         home = root / "home"
-        write(home, {".npmrc": "SECRET-NPM\n", ".ssh/id_rsa": "SECRET-SSH\n",
+        write_files(home, {".npmrc": "SECRET-NPM\n", ".ssh/id_rsa": "SECRET-SSH\n",
                      ".cache/keep": "kept\n"})
-        suite = write(home / "proj", {
+        suite = write_files(home / "proj", {
             "conftest.py": """
                 import os, stat
 
