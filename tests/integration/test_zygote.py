@@ -191,7 +191,7 @@ def test_forked_worker_ends_as_a_python_process_does(tmp_path):
             @pytest.mark.parametrize("n", range(4))
             def test_registers(n):
                 name = os.environ["PYTEST_XDIST_WORKER"]
-                atexit.register(lambda: sys.stdout.write_files("WORKER-" + "ATEXIT %s\\n" % name))
+                atexit.register(lambda: sys.stdout.write("WORKER-" + "ATEXIT %s\\n" % name))
                 threading.Thread(target=lambda: (time.sleep(0.3), print("THREAD-" + "JOINED", name)))\\
                     .start()
                 assert n != 3
@@ -222,8 +222,8 @@ def test_rootless_run_forks_workers_with_their_own_overlays():
                 def test_own_sandbox(n):
                     assert os.getuid() == 65534 and os.getpid() == 2
                     assert socket.gethostname() == os.environ["PYTEST_XDIST_WORKER"]
-                    open("written-%d.txt" % n, "w").write_files("x")  # the project overlay
-                    open("/tmp/mine-%d" % n, "w").write_files("x")
+                    open("written-%d.txt" % n, "w").write("x")  # the project overlay
+                    open("/tmp/mine-%d" % n, "w").write("x")
                 """,
         })
         for path in [suite] + list(suite.iterdir()):
