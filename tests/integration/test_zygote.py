@@ -231,8 +231,8 @@ def test_rootless_run_forks_workers_with_their_own_overlays():
         result = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BULKHEAD, "run",
              "-n", "2", "--zygote", "on", "-p", "no:cacheprovider", "-p", "no:random_order"],
-            cwd=suite, env={**os.environ, "HOME": root}, capture_output=True, text=True,
-            timeout=120)
+            cwd=suite, env={**os.environ, "HOME": root, "XDG_CACHE_HOME": "/nonexistent"},
+            capture_output=True, text=True, timeout=120)  # no probe cache in the project
         if "user namespace: refused" in result.stdout + result.stderr:
             pytest.skip("unprivileged user namespaces are blocked on this kernel")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -341,7 +341,7 @@ def test_home_is_writable_and_its_masks_hold_in_both_modes(zygote):
     try:
         home = root / "home"
         write_files(home, {".npmrc": "SECRET-NPM\n", ".ssh/id_rsa": "SECRET-SSH\n",
-                     ".cache/keep": "kept\n"})
+                           ".cache/keep": "kept\n"})
         suite = write_files(home / "proj", {
             "conftest.py": """
                 import os, stat
@@ -387,7 +387,9 @@ def test_home_is_writable_and_its_masks_hold_in_both_modes(zygote):
                         pass
                 """,
         })
-        env = {**os.environ, "HOME": str(home)}
+        # bulkhead's own cache (the interpreter probes, on the host) elsewhere: only what the
+        # sandbox writes is checked against HOME below.
+        env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(root / "cache")}
         result = run_bulkhead("-n", "2", "--zygote", zygote, "-s", "-p", "no:randomly",
                               "-p", "no:random_order", "-p", "no:cacheprovider", cwd=suite,
                               env=env)
