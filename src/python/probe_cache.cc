@@ -143,9 +143,18 @@ void ProbeCache::save() const {
   const nlohmann::json doc = {{"format", kFormat}, {"entries", std::move(entries)}};
   // Written beside the file under a unique name and renamed over it: two runs saving at once
   // leave one whole file.
+  // Its directory is made below a base that exists (the cache home, else $HOME): never a
+  // missing $HOME.
+  const fs::path dir = fs::path(file_).parent_path();
   std::error_code error;
-  const fs::path path(file_);
-  fs::create_directories(path.parent_path(), error);
+  if (!fs::is_directory(dir, error)) {
+    const fs::path base = dir.parent_path();
+    if (!fs::is_directory(base, error)) {
+      if (!fs::is_directory(base.parent_path(), error)) return;
+      fs::create_directory(base, error);
+    }
+    fs::create_directory(dir, error);
+  }
   std::string temp = file_ + ".XXXXXX";
   UniqueFd fd(::mkstemp(temp.data()));
   if (!fd) return;

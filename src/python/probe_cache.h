@@ -30,7 +30,8 @@ class ProbeCache {
   // Records `output` (the probe's JSON) for `runnable`, with stamps of the paths it names
   // (executable, sys.path, user site). Kept in memory until save().
   void store(const std::string& runnable, const std::string& output);
-  // Writes the file if store() added anything (atomically; errors ignored: a cache).
+  // Writes the file if store() added anything (atomically; errors ignored: a cache). Makes
+  // at most the cache directory and `bulkhead/` in it: a missing $HOME stays missing.
   void save() const;
 
  private:

@@ -123,6 +123,18 @@ TEST_F(ProbeCacheTest, OnlyTheMostRecentAnswersAreKept) {
   EXPECT_TRUE(doc["entries"].contains(python_.string()));
 }
 
+TEST_F(ProbeCacheTest, AMissingHomeIsNotMade) {
+  const fs::path home = root_ / "missing-home";
+  ProbeCache cache((home / ".cache" / "bulkhead" / "python-probes.json").string());
+  cache.store(python_.string(), output());
+  cache.save();
+  EXPECT_FALSE(fs::exists(home));
+  // With the home there, its cache directory is made.
+  fs::create_directory(home);
+  cache.save();
+  EXPECT_TRUE(fs::exists(home / ".cache" / "bulkhead" / "python-probes.json"));
+}
+
 TEST_F(ProbeCacheTest, WithoutAFileNothingIsKept) {
   ProbeCache cache("");
   cache.store(python_.string(), output());
