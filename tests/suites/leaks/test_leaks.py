@@ -14,24 +14,23 @@ import pytest
 _KEEP = []  # what the leakers hold on to (so no garbage collection closes it)
 
 
-@pytest.fixture(scope="module")
-def module_server():
+def _thread_until_teardown(name):
     stop = threading.Event()
-    thread = threading.Thread(target=stop.wait, args=(10,), name="module-fixture-thread")
+    thread = threading.Thread(target=stop.wait, args=(10,), name=name)
     thread.start()
     yield
     stop.set()
     thread.join()
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    yield from _thread_until_teardown("module-fixture-thread")
 
 
 @pytest.fixture(scope="class")
 def class_thread():
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait, args=(10,), name="class-fixture-thread")
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
+    yield from _thread_until_teardown("class-fixture-thread")
 
 
 def test_a_clean():
