@@ -44,10 +44,15 @@ def _under_terminal(command, cwd, keys=b"", after=b"", timeout=20, terminal=None
                     break
             if not typed and after in output:
                 os.write(master, keys)
-                typed = True
+                typed = "at %.1fs" % (time.monotonic() - deadline + timeout)
             if proc.poll() is not None and not ready:
                 break
-        status = proc.wait(timeout=10)
+        try:
+            status = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # What it printed and whether the keys went in, for a failure seen only under load.
+            pytest.fail(f"did not end {timeout + 10}s after it started; keys typed: {typed} "
+                        f"(after {after!r}); output: {output.decode(errors='replace')!r}")
     finally:
         if proc.poll() is None:
             proc.kill()
