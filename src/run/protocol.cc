@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "src/run/json_divert.h"
 #include "src/run/protocol_fast.h"
 
 namespace bulkhead::protocol {
@@ -197,16 +198,33 @@ std::vector<std::string> string_list(Fields& fields, const std::string& key) {
   return out;
 }
 
-CollectedEvent decode_collected(json& object) {
+// How many items a `collected` line holds, at most: its "nodeid" keys (sizes the vector once).
+std::size_t count_items(std::string_view line) {
+  constexpr std::string_view kKey = "\"nodeid\"";
+  std::size_t count = 0;
+  for (std::size_t at = line.find(kKey); at != std::string_view::npos;
+       at = line.find(kKey, at + kKey.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// One element of `collected.items`, decoded as the line is parsed (decode_event).
+CollectedItem decode_item(json& entry) {
+  if (!entry.is_object()) Fields(entry, "collected").fail("items", "objects with a nodeid");
+  Fields item(entry, "collected item");
+  return {item.string("nodeid", true), item.string("group")};
+}
+
+// `items`: the line's top-level items, decoded while it was parsed (its array in `object` is
+// left empty).
+CollectedEvent decode_collected(json& object, std::vector<CollectedItem>& items) {
   Fields fields(object, "collected");
   CollectedEvent event;
   event.protocol = static_cast<int>(fields.integer("protocol"));
   event.pid = fields.integer("pid");
-  for (json& entry : fields.array("items")) {
-    if (!entry.is_object()) fields.fail("items", "objects with a nodeid");
-    Fields item(entry, "collected item");
-    event.items.push_back({item.string("nodeid", true), item.string("group")});
-  }
+  fields.array("items");  // present and an array
+  event.items = std::move(items);
   event.deselected = fields.count("deselected");
   if (fields.find("collect_reports") != nullptr) {
     for (json& entry : fields.array("collect_reports")) {
@@ -267,11 +285,11 @@ TestResources decode_resources(json& object) {
   return out;
 }
 
-Event decode_object(json& object) {
+Event decode_object(json& object, std::vector<CollectedItem>& items) {
   Fields fields(object, "?");
   const std::string kind = fields.string("event", true);
   Fields typed(object, kind);
-  if (kind == "collected") return decode_collected(object);
+  if (kind == "collected") return decode_collected(object, items);
   if (kind == "start") return StartEvent{typed.index("index"), typed.optional_seconds("timeout")};
   if (kind == "timeout") {
     return TimeoutEvent{typed.index("index"), typed.optional_seconds("seconds").value_or(0)};
@@ -321,18 +339,29 @@ Event decode_event_generic(std::string_view line) {
     throw ProtocolError("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
                         " levels: " + quote(line));
   }
-  json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (object.is_discarded()) {
-    throw ProtocolError("malformed JSON line: " + quote(line));
-  }
+  // Errors from decoding name the line.
+  const auto in_line = [&line](auto&& step) {
+    try {
+      return step();
+    } catch (const ProtocolError& error) {
+      throw ProtocolError(std::string(error.what()) + ": " + quote(line));
+    } catch (const json::exception& error) {
+      throw ProtocolError(std::string(error.what()) + ": " + quote(line));
+    }
+  };
+  // `collected` lists every test in `items`: each is decoded as it is parsed, so the line's
+  // DOM never holds them all (json_divert.h).
+  json object;
+  std::vector<CollectedItem> items;
+  const bool parsed = in_line([&] {
+    return parse_diverting(line, "items", object, [&](json& entry) {
+      if (items.empty()) items.reserve(count_items(line));
+      items.push_back(decode_item(entry));
+    });
+  });
+  if (!parsed) throw ProtocolError("malformed JSON line: " + quote(line));
   if (!object.is_object()) throw ProtocolError("expected a JSON object: " + quote(line));
-  try {
-    return decode_object(object);
-  } catch (const ProtocolError& error) {
-    throw ProtocolError(std::string(error.what()) + ": " + quote(line));
-  } catch (const json::exception& error) {
-    throw ProtocolError(std::string(error.what()) + ": " + quote(line));
-  }
+  return in_line([&] { return decode_object(object, items); });
 }
 
 std::size_t event_line_cap(std::uint64_t output_cap_bytes) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "src/report/test_model.h"
+#include "src/run/units.h"
 
 namespace bulkhead::protocol {
 
@@ -66,6 +67,10 @@ class LineSplitter {
       begin = newline + 1;
     }
     buffer_.erase(0, begin);
+    // A long line (the collection) leaves a large buffer: give it back.
+    if (buffer_.capacity() > kKeptCapacity && buffer_.size() < kKeptCapacity) {
+      buffer_.shrink_to_fit();
+    }
     scan_from_ = buffer_.size();
     if (buffer_.size() > max_line_) overflow();
   }
@@ -75,6 +80,7 @@ class LineSplitter {
 
  private:
   [[noreturn]] void overflow();  // drops the buffer and throws ProtocolError
+  static constexpr std::size_t kKeptCapacity = std::size_t{1} << 20;
 
   std::size_t max_line_;
   std::string buffer_;
@@ -110,10 +116,9 @@ struct WorkerSettings {
   std::string pytest_version;
 };
 
-struct CollectedItem {
-  std::string nodeid;
-  std::string group;  // xdist_group name, "" when none
-};
+// A collected test: its node id and xdist_group name. The scheduler and the shard planner read
+// the collection's items as they are (no copy of the node ids).
+using CollectedItem = ScheduledItem;
 
 struct CollectReport {  // a collector that failed or skipped
   std::string nodeid;

@@ -32,15 +32,15 @@ constexpr std::size_t kCommitted = 2;
 
 }  // namespace
 
-Scheduler::Scheduler(DistMode mode, std::vector<ScheduledItem> items, int workers, WorkPlan plan)
-    : items_(std::move(items)),
-      weight_(items_.size(), 1.0),
-      unit_of_(items_.size()),
-      state_(items_.size(), State::Done),
-      owner_(items_.size(), -1),
+Scheduler::Scheduler(DistMode mode, const std::vector<ScheduledItem>& items, int workers,
+                     WorkPlan plan)
+    : weight_(items.size(), 1.0),
+      unit_of_(items.size()),
+      state_(items.size(), State::Done),
+      owner_(items.size(), -1),
       workers_(static_cast<std::size_t>(std::max(workers, 1))),
       thief_of_(workers_.size(), -1) {
-  const std::size_t n = items_.size();
+  const std::size_t n = items.size();
   if (!plan.selected.empty() && plan.selected.size() != n) {
     throw std::invalid_argument("scheduler: selection size differs from the collection");
   }
@@ -53,7 +53,7 @@ Scheduler::Scheduler(DistMode mode, std::vector<ScheduledItem> items, int worker
   }
   std::vector<std::vector<std::size_t>> units;
   if (plan.sequence.empty()) {
-    units = group_units(mode, items_, plan.selected);
+    units = group_units(mode, items, plan.selected);
   } else {
     for (std::size_t index : plan.sequence) {
       if (index >= n || state_[index] == State::Queued) {

@@ -43,8 +43,9 @@ struct StealStep {
 
 class Scheduler {
  public:
-  // `items` in collection order; worker slots are 0..workers-1.
-  Scheduler(DistMode mode, std::vector<ScheduledItem> items, int workers, WorkPlan plan = {});
+  // `items` in collection order; worker slots are 0..workers-1. `items` is read here only.
+  Scheduler(DistMode mode, const std::vector<ScheduledItem>& items, int workers,
+            WorkPlan plan = {});
 
   // Indices to send to `worker` now (possibly empty). Whole units only: a file/scope/group
   // goes to one worker. Call after a worker starts and after each result. Units that came
@@ -115,7 +116,6 @@ class Scheduler {
   // Units of `worker` a steal may take, in hand-out order, and its unfinished weight.
   std::vector<std::size_t> stealable_units(int worker, double* unfinished_weight) const;
 
-  std::vector<ScheduledItem> items_;
   std::vector<double> weight_;                   // index -> expected seconds, or 1
   std::vector<std::vector<std::size_t>> units_;  // unit id -> indices (requeues add new units)
   std::vector<std::size_t> unit_left_;           // unit id -> indices not finished yet

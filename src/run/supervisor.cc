@@ -391,18 +391,11 @@ void Supervisor::Loop::on(int index, protocol::CollectedEvent& event) {
   refill(index);
 }
 
-std::vector<ScheduledItem> Supervisor::Loop::scheduled_items() const {
-  std::vector<ScheduledItem> scheduled;
-  scheduled.reserve(reference_->items.size());
-  for (const auto& item : reference_->items) scheduled.push_back({item.nodeid, item.group});
-  return scheduled;
-}
-
 // This run's share of the agreed collection (a shard's tests) and their expected times.
 WorkPlan Supervisor::Loop::plan_work() {
   WorkPlan plan;
   if (settings_.plan_work && !reference_->items.empty()) {
-    plan = settings_.plan_work(scheduled_items());
+    plan = settings_.plan_work(reference_->items);
   }
   scheduled_total_ =
       plan.selected.empty()
@@ -443,7 +436,7 @@ void Supervisor::Loop::adopt_collection(protocol::CollectedEvent event) {
   if (scheduled_total_ == 0) return;
   active_workers_ = std::min<int>(settings_.workers, static_cast<int>(scheduled_total_));
   progress_.plan(plan.selected, plan.expected_s, active_workers_, start_time_);
-  scheduler_.emplace(settings_.dist, scheduled_items(), active_workers_, std::move(plan));
+  scheduler_.emplace(settings_.dist, reference_->items, active_workers_, std::move(plan));
   if (settings_.isolate_units) scheduler_->one_unit_per_batch();
   // Slots beyond the test count are not needed; those still starting are told on collect.
   for (int i = active_workers_; i < settings_.workers; ++i) {

@@ -49,7 +49,6 @@ class Supervisor::Loop {
   void read_output(int index, int stream);
   void handle_event(int index, protocol::Event event);
   void on(int index, protocol::CollectedEvent& event);
-  std::vector<ScheduledItem> scheduled_items() const;
   WorkPlan plan_work();
   void adopt_collection(protocol::CollectedEvent event);
   bool same_collection(int index, const protocol::CollectedEvent& event);
