@@ -150,7 +150,8 @@ RecordedTest test_from(const json& line, const std::string& where) {
   return test;
 }
 
-void read_results(const std::string& path, RunRecord& run) {
+void read_results(const std::string& path, RunRecord& run,
+                  const std::function<void(RecordedTest&&)>& on_test) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     if (errno == ENOENT) return;  // a run that ended before its first test
@@ -170,7 +171,11 @@ void read_results(const std::string& path, RunRecord& run) {
       if (cut_off) break;
       throw RecordError(where + ": not valid JSON (" + error.what() + ")");
     }
-    run.tests.push_back(test_from(parsed, where));
+    if (on_test) {
+      on_test(test_from(parsed, where));
+    } else {
+      run.tests.push_back(test_from(parsed, where));
+    }
   }
 }
 
@@ -226,7 +231,8 @@ std::string resolve_run(const std::string& runs_dir, const std::string& wanted) 
   throw RecordError("run '" + wanted + "' is ambiguous in " + runs_dir + ": " + list);
 }
 
-RunRecord read_run(const std::string& runs_dir, const std::string& run_id) {
+RunRecord read_run(const std::string& runs_dir, const std::string& run_id,
+                   const std::function<void(RecordedTest&&)>& on_test) {
   const fs::path dir = fs::path(runs_dir) / run_id;
   const std::string path = (dir / kRunFile).string();
   const json parsed = parse_json(read_text(path), path);
@@ -281,7 +287,7 @@ RunRecord read_run(const std::string& runs_dir, const std::string& run_id) {
     run.counts[it.key()] = static_cast<std::size_t>(count);
   }
   run.collected = static_cast<std::size_t>(std::max(0LL, f.integer("collected")));
-  read_results((dir / kResultsFile).string(), run);
+  read_results((dir / kResultsFile).string(), run, on_test);
   return run;
 }
 

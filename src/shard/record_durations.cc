@@ -2,6 +2,7 @@
 #include "src/shard/record_durations.h"
 
 #include <utility>
+#include <vector>
 
 #include "src/record/run_record.h"
 
@@ -12,18 +13,21 @@ DurationSource recorded_durations(const std::string& runs_dir, std::size_t runs)
   std::size_t used = 0;
   for (const std::string& id : record::list_runs(runs_dir)) {
     if (used == runs) break;
-    record::RunRecord run;
+    // Only what is kept of each test, not the run's RecordedTests, until the run reads whole.
+    std::vector<std::pair<std::string, double>> measured;
     try {
-      run = record::read_run(runs_dir, id);
+      record::read_run(runs_dir, id, [&measured](record::RecordedTest&& test) {
+        if (test.attempt != 0 || test.stop <= test.start || test.start <= 0) return;
+        if (test.cause == "notrun" || test.cause == "crash" || test.cause == "oom") return;
+        measured.emplace_back(std::move(test.nodeid), test.stop - test.start);
+      });
     } catch (const std::exception&) {
       continue;  // damaged or still being written: `bulkhead runs` says so, not this
     }
     ++used;
-    for (const record::RecordedTest& test : run.tests) {
-      if (test.attempt != 0 || test.stop <= test.start || test.start <= 0) continue;
-      if (test.cause == "notrun" || test.cause == "crash" || test.cause == "oom") continue;
+    for (auto& [nodeid, seconds] : measured) {
       // Newest first: an older record never replaces what a newer one measured.
-      source.tests.try_emplace(test.nodeid, KnownDuration{test.stop - test.start, std::nullopt});
+      source.tests.try_emplace(std::move(nodeid), KnownDuration{seconds, std::nullopt});
     }
   }
   if (!source.tests.empty()) {
@@ -33,10 +37,11 @@ DurationSource recorded_durations(const std::string& runs_dir, std::size_t runs)
   return source;
 }
 
-DurationSource with_recorded_durations(DurationSource file, const DurationSource& recorded) {
-  std::size_t added = 0;
-  for (const auto& [nodeid, known] : recorded.tests)
-    added += file.tests.try_emplace(nodeid, known).second;
+DurationSource with_recorded_durations(DurationSource file, DurationSource recorded) {
+  if (file.tests.empty() && !recorded.tests.empty()) return recorded;  // no copy of every test
+  const std::size_t before = file.tests.size();
+  file.tests.merge(recorded.tests);  // moves the nodes `file` lacks
+  const std::size_t added = file.tests.size() - before;
   if (added == 0) return file;
   file.description = file.tests.size() == added ? recorded.description
                                                 : file.description + " and " + recorded.description;

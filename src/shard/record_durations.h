@@ -17,6 +17,6 @@ namespace bulkhead {
 DurationSource recorded_durations(const std::string& runs_dir, std::size_t runs = 5);
 
 // `file`'s durations, then what `recorded` knows of the tests `file` does not.
-DurationSource with_recorded_durations(DurationSource file, const DurationSource& recorded);
+DurationSource with_recorded_durations(DurationSource file, DurationSource recorded);
 
 }  // namespace bulkhead

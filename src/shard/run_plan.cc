@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "src/diagnose/replay_list.h"
 #include "src/shard/partition.h"
@@ -42,13 +43,16 @@ void RunPlanner::replay(std::vector<std::string> nodeids, std::string list) {
 }
 
 WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
+  // Called once: the durations (~130 bytes a test) are let go with it.
+  const DurationSource order_source = std::exchange(order_, DurationSource{});
+  const DurationSource split_source = std::exchange(split_, DurationSource{});
   WorkPlan work = replay_.empty() ? WorkPlan{} : replay_plan(items, replay_, replay_list_);
-  const Estimates order = estimate(items, order_);
-  work.expected_s = order.expected_s;
-  work.order_s = order.order_s;
+  Estimates order = estimate(items, order_source);
+  work.expected_s = std::move(order.expected_s);
+  work.order_s = std::move(order.order_s);
   if (!spec_.sharded() || !replay_.empty()) return work;
 
-  const Estimates split = estimate(items, split_);
+  const Estimates split = estimate(items, split_source);
   const ShardPartition partition = partition_shards(mode_, items, split.expected_s, spec_.total);
   ShardAssignment assignment;
   assignment.index = spec_.index;
@@ -60,7 +64,7 @@ WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
   assignment.collection.reserve(items.size());
   for (const ScheduledItem& item : items) assignment.collection.push_back(item.nodeid);
   assignment.expected_s = partition.expected_s;
-  assignment.durations = split.known > 0 ? split_.description : "none";
+  assignment.durations = split.known > 0 ? split_source.description : "none";
 
   work.selected.resize(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -73,11 +77,12 @@ WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
     double total = 0;
     for (double load : partition.expected_s) total += load;
     note += ", expected " + format_expected(partition.expected_s[mine]) + " of " +
-            format_expected(total) + " (durations from " + split_.description + ": " +
+            format_expected(total) + " (durations from " + split_source.description + ": " +
             known_part(split, items.size()) + ")";
   } else {
     note += ", split by count (no durations: `bulkhead run --store-durations` writes " +
-            (split_.description.empty() ? std::string(".test_durations") : split_.description) +
+            (split_source.description.empty() ? std::string(".test_durations")
+                                              : split_source.description) +
             ")";
   }
   if (partition.tests[mine] == 0) note += "; nothing to run in this shard";

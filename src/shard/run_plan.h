@@ -23,7 +23,7 @@ class RunPlanner {
   RunPlanner(ShardSpec spec, DistMode mode, DurationSource split, DurationSource order);
 
   // Called once with the agreed collection: this run's tests, expected times, and a line for
-  // the terminal after the collection line.
+  // the terminal after the collection line. The durations are dropped then.
   WorkPlan plan(const std::vector<ScheduledItem>& items);
 
   // A replay (--replay): exactly `nodeids`, in that order, instead of the mode's units and any
