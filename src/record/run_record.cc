@@ -10,11 +10,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "src/record/sha256.h"
 #include "src/report/resources_json.h"
+#include "src/run/flat_json.h"
 
 namespace bulkhead::record {
 namespace {
@@ -150,6 +152,73 @@ RecordedTest test_from(const json& line, const std::string& where) {
   return test;
 }
 
+constexpr std::string_view kLineFields[] = {"index",   "nodeid", "worker",        "sandbox", "seq",
+                                            "outcome", "cause",  "cause_message", "start",   "stop",
+                                            "attempt", "kind",   "resources"};
+
+// A whole number that fits an int (test_from's positions and attempt); `fallback` when absent.
+bool small_integer(const flat_json::Value* value, int fallback, int& out) {
+  if (value == nullptr) {
+    out = fallback;
+    return true;
+  }
+  if (value->kind != flat_json::Value::Kind::Unsigned ||
+      value->whole > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+    return false;
+  }
+  out = static_cast<int>(value->whole);
+  return true;
+}
+
+}  // namespace
+
+std::optional<RecordedTest> plain_result_line(std::string_view line) {
+  using flat_json::Value;
+  flat_json::Fields fields;
+  if (!flat_json::scan_fields(line, fields, true)) return std::nullopt;
+  flat_json::Known known(kLineFields);
+  if (!flat_json::place_all(fields, known, true)) return std::nullopt;
+  for (std::size_t i = 0; i < fields.count; ++i) {  // only `resources` may be an object
+    if (fields.at[i].value.kind == Value::Kind::Object && fields.at[i].key != kLineFields[12]) {
+      return std::nullopt;
+    }
+  }
+  RecordedTest test;
+  const Value* index = known.get(0);
+  if (index == nullptr || index->kind != Value::Kind::Unsigned ||
+      index->whole > static_cast<std::uint64_t>(std::numeric_limits<long long>::max())) {
+    return std::nullopt;
+  }
+  test.index = static_cast<std::size_t>(index->whole);
+  if (known.get(1) == nullptr || known.get(5) == nullptr) return std::nullopt;  // required
+  const bool ok =
+      flat_json::text(known.get(1), test.nodeid) && flat_json::text(known.get(2), test.worker) &&
+      small_integer(known.get(3), -1, test.sandbox) && small_integer(known.get(4), -1, test.seq) &&
+      flat_json::text(known.get(5), test.outcome) && flat_json::text(known.get(6), test.cause) &&
+      flat_json::text(known.get(7), test.cause_message) &&
+      flat_json::real(known.get(8), test.start) && flat_json::real(known.get(9), test.stop) &&
+      small_integer(known.get(10), 0, test.attempt) && flat_json::text(known.get(11), test.kind);
+  if (!ok) return std::nullopt;
+  if (const Value* resources = known.get(12)) {
+    if (resources->kind != Value::Kind::Object) return std::nullopt;
+    test.resources = flat_json::plain_resources(resources->body);
+    if (!test.resources) return std::nullopt;
+  }
+  return test;
+}
+
+RecordedTest result_from_line(std::string_view line, const std::string& where) {
+  json parsed;
+  try {
+    parsed = json::parse(line);
+  } catch (const json::parse_error& error) {
+    throw RecordError(where + ": not valid JSON (" + error.what() + ")");
+  }
+  return test_from(parsed, where);
+}
+
+namespace {
+
 void read_results(const std::string& path, RunRecord& run,
                   const std::function<void(RecordedTest&&)>& on_test) {
   std::ifstream file(path, std::ios::binary);
@@ -157,12 +226,22 @@ void read_results(const std::string& path, RunRecord& run,
     if (errno == ENOENT) return;  // a run that ended before its first test
     throw RecordError(path + ": cannot read (" + std::strerror(errno) + ")");
   }
+  // One line a test, usually: grown once, not by doubling (bounded: the count is the file's).
+  if (!on_test) run.tests.reserve(std::min<std::size_t>(run.collected, std::size_t{1} << 20));
   std::string line;
   std::size_t number = 0;
   while (std::getline(file, line)) {
     ++number;
     const bool cut_off = file.eof();  // no newline: bulkhead died while writing this line
     if (line.empty()) continue;
+    if (std::optional<RecordedTest> plain = plain_result_line(line)) {  // most lines
+      if (on_test) {
+        on_test(std::move(*plain));
+      } else {
+        run.tests.push_back(std::move(*plain));
+      }
+      continue;
+    }
     const std::string where = path + ":" + std::to_string(number);
     json parsed;
     try {

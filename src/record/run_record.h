@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/report/test_model.h"
@@ -134,5 +135,10 @@ std::string recorded_value(const std::string& name, const std::string& value);
 // JSON texts of the record's two files (round trip with read_run).
 std::string run_json_text(const RunRecord& run);    // run.json (without `tests`)
 std::string result_line(const RecordedTest& test);  // one results.jsonl line, with '\n'
+// A results line read back: the general way (a JSON tree, every field checked; throws
+// RecordError naming `where`), and the fast path read_run takes first for the common line (a
+// test that ran; flat_json.h), which gives the same test for every line it takes.
+RecordedTest result_from_line(std::string_view line, const std::string& where);
+std::optional<RecordedTest> plain_result_line(std::string_view line);
 
 }  // namespace bulkhead::record

@@ -1,11 +1,13 @@
 // Unit tests for result_line (src/record/run_record.h): written field by field, each line is
 // byte for byte what the nlohmann tree of the same fields dumps (the way it was built before),
-// and reads back into the same test.
+// and reads back into the same test; the fast path that reads lines back (plain_result_line)
+// gives what the general reader gives for every line it takes, mutated lines included.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,63 @@ TEST(ResultLine, ReadsBackAsTheSameTest) {
   EXPECT_EQ(back.at("start").get<double>(), test.start);
   EXPECT_EQ(back.at("resources").at("memory_peak_bytes").get<std::uint64_t>(), 7114752u);
   EXPECT_FALSE(back.contains("attempt"));
+}
+
+// Every field of a test read back.
+std::string describe(const RecordedTest& test) {
+  return result_line(test) + test.kind + " " + std::to_string(test.attempt);
+}
+
+std::string general(const std::string& line) {
+  try {
+    return describe(result_from_line(line, "line"));
+  } catch (const RecordError&) {
+    return "error";
+  }
+}
+
+TEST(ResultLine, TheFastReaderTakesCommonLinesAndAgrees) {
+  std::vector<std::string> lines;
+  for (const RecordedTest& test : samples()) lines.push_back(result_line(test));
+  lines.back().pop_back();                                // a last line without its newline
+  ASSERT_TRUE(plain_result_line(lines[0]).has_value());   // a test that ran
+  EXPECT_FALSE(plain_result_line(lines[1]).has_value());  // -1 positions: the general reader's
+  EXPECT_FALSE(plain_result_line(R"({"index":1,"nodeid":"a","outcome":"passed","index":2})"));
+  EXPECT_FALSE(plain_result_line(R"({"index":1,"nodeid":"a","outcome":"passed","x":{}})"));
+  std::mt19937 random(14);
+  const std::string alphabet = "{}[]\":,. -+eE0123456789nultrfasx\\\t\xc3\xa9";
+  std::size_t taken = 0;
+  for (const std::string& seed : lines) {
+    if (const auto plain = plain_result_line(seed)) {
+      EXPECT_EQ(describe(*plain), general(seed));
+    }
+    for (int round = 0; round < 4000; ++round) {
+      std::string line = seed;
+      const int edits = 1 + static_cast<int>(random() % 3);
+      for (int e = 0; e < edits && !line.empty(); ++e) {
+        const std::size_t at = random() % line.size();
+        const char c = alphabet[random() % alphabet.size()];
+        switch (random() % 4) {
+          case 0:
+            line.erase(at, 1);
+            break;
+          case 1:
+            line.insert(at, 1, c);
+            break;
+          case 2:
+            line[at] = c;
+            break;
+          default:
+            line.insert(random() % line.size(), line.substr(at, 1 + random() % 24));
+        }
+      }
+      if (const auto plain = plain_result_line(line)) {
+        ++taken;
+        EXPECT_EQ(describe(*plain), general(line)) << line;
+      }
+    }
+  }
+  EXPECT_GT(taken, 1000u);
 }
 
 }  // namespace
