@@ -306,8 +306,10 @@ int run(int argc, char** argv) {
     return 0;
   }
   // The interpreter probes (each an interpreter start, ~50-100 ms) run while this thread reads
-  // the durations and records, loads the profile and probes the kernel. --cache-show only
-  // prints pytest's cache, on the host even with --image.
+  // the durations and records and loads the profile. They end before Sandbox::create: on cgroup
+  // v2 it may enable controllers in our own cgroup, which the kernel refuses (EBUSY) while a
+  // probe interpreter is still in it. --cache-show only prints pytest's cache, on the host even
+  // with --image.
   const bool cache_show = inspect_pytest_args(options.pytest_args).cache_show;
   std::future<PythonInfo> python_probe = std::async(std::launch::async, [&options, cache_show] {
     if (cache_show) return find_python(options.image.empty() ? options.python : "");
@@ -354,8 +356,8 @@ int run(int argc, char** argv) {
   sandbox_options.run_id = run_id;
   sandbox_options.require_isolation = options.require_isolation || profile.require_isolation;
   sandbox_options.image_root = options.image;
-  auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
   const PythonInfo python = python_probe.get();
+  auto sandbox = sandbox::Sandbox::create(std::move(sandbox_options));
 
   // A replay runs one sandbox, worker gwN, telling it the worker count asked for (at least N+1).
   const int asked_workers = options.workers.value_or(auto_worker_count());
