@@ -322,12 +322,15 @@ int run(int argc, char** argv) {
   if (shard.bazel) bazel.emplace(*shard.bazel);
   // Shards split by `.test_durations` alone (every machine has it); the work is also ordered by
   // what this machine's recent runs measured.
-  const DurationSource durations = load_test_durations(options.durations_path);
-  RunPlanner planner(
-      shard, options.dist, durations,
-      options.record ? with_recorded_durations(
-                           durations, recorded_durations(find_runs_dir(options.record_dir, cwd)))
-                     : durations);
+  // The planner holds the only copies, and drops them once the plan is made.
+  RunPlanner planner = [&] {
+    DurationSource durations = load_test_durations(options.durations_path);
+    DurationSource order =
+        options.record ? with_recorded_durations(
+                             durations, recorded_durations(find_runs_dir(options.record_dir, cwd)))
+                       : durations;
+    return RunPlanner(shard, options.dist, std::move(durations), std::move(order));
+  }();
   const bool replay = !options.replay.empty();
   if (replay) planner.replay(options.replay, options.replay_file);
   if (cache_show) {

@@ -101,7 +101,8 @@ DurationSource load_test_durations(const std::string& path) {
   DurationSource source;
   source.description = path;
   if (auto durations = read_test_durations(path)) {
-    for (const auto& [nodeid, seconds] : *durations) source.tests[nodeid].total = seconds;
+    for (const auto& [nodeid, seconds] : *durations) source.tests.add(nodeid, {seconds, {}});
+    source.tests.sort();
   }
   return source;
 }
@@ -109,25 +110,24 @@ DurationSource load_test_durations(const std::string& path) {
 Estimates estimate(const std::vector<ScheduledItem>& items, const DurationSource& source) {
   Estimates out;
   if (source.tests.empty()) return out;
-  std::vector<const KnownDuration*> known(items.size(), nullptr);
+  // Two lookups a test rather than a copy of every test's duration at the collection's peak.
   std::vector<double> values;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    auto it = source.tests.find(items[i].nodeid);
-    if (it == source.tests.end()) continue;
-    known[i] = &it->second;
-    values.push_back(it->second.total);
+  for (const ScheduledItem& item : items) {
+    if (auto known = source.tests.find(item.nodeid)) values.push_back(known->total);
   }
   if (values.empty()) return out;
   out.known = values.size();
   std::sort(values.begin(), values.end());
   const std::size_t mid = values.size() / 2;
   out.median_s = values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  values = {};
   out.expected_s.resize(items.size());
   out.order_s.resize(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const double total = known[i] ? known[i]->total : out.median_s;
+    const std::optional<KnownDuration> known = source.tests.find(items[i].nodeid);
+    const double total = known ? known->total : out.median_s;
     out.expected_s[i] = total;
-    out.order_s[i] = known[i] && known[i]->call ? *known[i]->call : total;
+    out.order_s[i] = known && known->call ? *known->call : total;
     out.total_s += total;
   }
   return out;

@@ -13,6 +13,7 @@
 #include "src/report/result_store.h"
 #include "src/report/test_model.h"
 #include "src/run/units.h"
+#include "src/shard/duration_table.h"
 
 namespace bulkhead {
 
@@ -37,18 +38,14 @@ void store_test_durations(const std::string& path, const DurationMap& measured);
 // Tests with no phase (never ran) are absent.
 DurationMap measured_durations(const ResultStore& records);
 
-// What is known about a test's duration, per node id: `total` (all phases) and, where a run
-// record kept the phases apart, `call` (the test body, without fixture setup).
-struct KnownDuration {
-  double total = 0;
-  std::optional<double> call;
-};
+// What is known about the tests' durations (sorted: ready for find()), and where from.
 struct DurationSource {
-  std::map<std::string, KnownDuration> tests;
+  DurationTable tests;
   std::string description;  // ".test_durations", "run records (.bulkhead/runs)", ...
 };
 
-// pytest-split's file at `path` as a source (described by `path` as given); empty when missing.
+// pytest-split's file at `path` as an exact source (described by `path` as given); empty when
+// missing.
 DurationSource load_test_durations(const std::string& path);
 
 // Expected seconds per collected item: its known total, else the median of the known ones.

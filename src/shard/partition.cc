@@ -7,6 +7,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "src/shard/fnv.h"
+
 namespace bulkhead {
 
 namespace {
@@ -14,15 +16,6 @@ namespace {
 int64_t micros(double seconds) {
   if (!(seconds > 0)) return 0;
   return static_cast<int64_t>(std::llround(std::min(seconds, 1e9) * 1e6));
-}
-
-// FNV-1a, 64 bits: stable across machines and builds.
-void fnv(uint64_t& hash, const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < size; ++i) {
-    hash ^= bytes[i];
-    hash *= 1099511628211ull;
-  }
 }
 
 }  // namespace
@@ -60,12 +53,12 @@ ShardPartition partition_shards(DistMode mode, const std::vector<ScheduledItem>&
   out.expected_s.reserve(load.size());
   for (int64_t l : load) out.expected_s.push_back(static_cast<double>(l) / 1e6);
 
-  uint64_t hash = 14695981039346656037ull;
+  uint64_t hash = kFnvOffset;
   const std::string count = std::to_string(shards) + "\n";
-  fnv(hash, count.data(), count.size());
+  fnv1a(hash, count.data(), count.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::string line = items[i].nodeid + " " + std::to_string(out.shard_of[i]) + "\n";
-    fnv(hash, line.data(), line.size());
+    fnv1a(hash, line.data(), line.size());
   }
   char digest[17];
   std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(hash));

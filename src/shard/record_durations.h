@@ -16,7 +16,8 @@ namespace bulkhead {
 // empty when there are none.
 DurationSource recorded_durations(const std::string& runs_dir, std::size_t runs = 5);
 
-// `file`'s durations, then what `recorded` knows of the tests `file` does not.
+// `file`'s durations, then what `recorded` knows of the tests `file` does not (a hashed table
+// when both have some: an ordering hint).
 DurationSource with_recorded_durations(DurationSource file, DurationSource recorded);
 
 }  // namespace bulkhead

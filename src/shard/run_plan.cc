@@ -43,7 +43,7 @@ void RunPlanner::replay(std::vector<std::string> nodeids, std::string list) {
 }
 
 WorkPlan RunPlanner::plan(const std::vector<ScheduledItem>& items) {
-  // Called once: the durations (~130 bytes a test) are let go with it.
+  // Called once: the durations are let go with it.
   const DurationSource order_source = std::exchange(order_, DurationSource{});
   const DurationSource split_source = std::exchange(split_, DurationSource{});
   WorkPlan work = replay_.empty() ? WorkPlan{} : replay_plan(items, replay_, replay_list_);

@@ -129,10 +129,11 @@ TEST(Durations, MeasuredAsPytestSplitCountsThem) {
 TEST(Durations, EstimatesGiveUnknownTestsTheMedian) {
   std::vector<ScheduledItem> items = {{"a", ""}, {"b", ""}, {"c", ""}, {"d", ""}, {"e", ""}};
   DurationSource source;
-  source.tests["a"] = {1.0, 0.9};
-  source.tests["b"] = {3.0, std::nullopt};
-  source.tests["c"] = {2.0, std::nullopt};
-  source.tests["gone"] = {50.0, std::nullopt};  // not collected: not in the median
+  source.tests.add("a", {1.0, 0.9});
+  source.tests.add("b", {3.0, std::nullopt});
+  source.tests.add("c", {2.0, std::nullopt});
+  source.tests.add("gone", {50.0, std::nullopt});  // not collected: not in the median
+  source.tests.sort();
   Estimates e = estimate(items, source);
   EXPECT_EQ(e.known, 3u);
   EXPECT_DOUBLE_EQ(e.median_s, 2.0);

@@ -59,29 +59,39 @@ TEST(RecordDurations, NewestRecordWinsAndFaultsAreLeftOut) {
            {ran("a", 2000, 2001), ran("b", 2000, 2009, "crash"), ran("c", 2000, 2030, "timeout"),
             ran("d", 2000, 2004, "", 1)});
   const DurationSource source = recorded_durations(runs.path());
-  EXPECT_DOUBLE_EQ(source.tests.at("a").total, 1.0);   // the newer record
-  EXPECT_DOUBLE_EQ(source.tests.at("b").total, 2.0);   // a crash's time says nothing: the older
-  EXPECT_DOUBLE_EQ(source.tests.at("c").total, 30.0);  // a timeout's: it is long
-  EXPECT_EQ(source.tests.count("d"), 0u);              // a --retries attempt, not the run's
+  EXPECT_DOUBLE_EQ(source.tests.find("a")->total, 1.0);   // the newer record
+  EXPECT_DOUBLE_EQ(source.tests.find("b")->total, 2.0);   // a crash's time says nothing: the older
+  EXPECT_DOUBLE_EQ(source.tests.find("c")->total, 30.0);  // a timeout's: it is long
+  EXPECT_FALSE(source.tests.find("d"));                   // a --retries attempt, not the run's
   EXPECT_NE(source.description.find("the last 2 runs"), std::string::npos) << source.description;
-  EXPECT_TRUE(recorded_durations(runs.path(), 1).tests.count("a"));
+  EXPECT_TRUE(recorded_durations(runs.path(), 1).tests.find("a"));
   EXPECT_TRUE(recorded_durations(runs.path() + "/missing").tests.empty());
 }
 
 TEST(RecordDurations, TheFileComesFirst) {
   DurationSource file;
   file.description = ".test_durations";
-  file.tests["a"] = {7.0, std::nullopt};
+  file.tests.add("a", {7.0, std::nullopt});
+  file.tests.sort();
   DurationSource recorded;
   recorded.description = "run records (x, the last 1 run)";
-  recorded.tests["a"] = {1.0, std::nullopt};
-  recorded.tests["b"] = {2.0, std::nullopt};
+  recorded.tests = DurationTable(DurationTable::Keys::kHashed);
+  recorded.tests.add("a", {1.0, std::nullopt});
+  recorded.tests.add("b", {2.0, std::nullopt});
+  recorded.tests.sort();
   const DurationSource both = with_recorded_durations(file, recorded);
-  EXPECT_DOUBLE_EQ(both.tests.at("a").total, 7.0);
-  EXPECT_DOUBLE_EQ(both.tests.at("b").total, 2.0);
+  EXPECT_DOUBLE_EQ(both.tests.find("a")->total, 7.0);
+  EXPECT_DOUBLE_EQ(both.tests.find("b")->total, 2.0);
   EXPECT_EQ(both.description, ".test_durations and run records (x, the last 1 run)");
   EXPECT_EQ(with_recorded_durations(DurationSource{}, recorded).description, recorded.description);
   EXPECT_EQ(with_recorded_durations(file, DurationSource{}).description, ".test_durations");
+  // Records that know nothing the file does not: the file alone, exact.
+  DurationSource known{DurationTable(DurationTable::Keys::kHashed), "run records (y)"};
+  known.tests.add("a", {1.0, std::nullopt});
+  known.tests.sort();
+  const DurationSource same = with_recorded_durations(file, known);
+  EXPECT_EQ(same.description, ".test_durations");
+  EXPECT_EQ(same.tests.keys(), DurationTable::Keys::kExact);
 }
 
 }  // namespace
