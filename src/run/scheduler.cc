@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 namespace bulkhead {
 
@@ -48,7 +49,7 @@ Scheduler::Scheduler(DistMode mode, const std::vector<ScheduledItem>& items, int
     if (plan.expected_s.size() != n) {
       throw std::invalid_argument("scheduler: durations size differs from the collection");
     }
-    weight_ = plan.expected_s;
+    weight_ = std::move(plan.expected_s);  // not a second copy of every test's time
     durations_known_ = true;
   }
   std::vector<std::vector<std::size_t>> units;
@@ -74,7 +75,7 @@ Scheduler::Scheduler(DistMode mode, const std::vector<ScheduledItem>& items, int
   }
   queued_tests_ = scheduled_;
   if (durations_known_ && plan.sequence.empty()) {
-    order_longest_first(plan.order_s.size() == n ? plan.order_s : plan.expected_s);
+    order_longest_first(plan.order_s.size() == n ? plan.order_s : weight_);
   }
 }
 

@@ -122,13 +122,18 @@ Estimates estimate(const std::vector<ScheduledItem>& items, const DurationSource
   out.median_s = values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
   values = {};
   out.expected_s.resize(items.size());
-  out.order_s.resize(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::optional<KnownDuration> known = source.tests.find(items[i].nodeid);
     const double total = known ? known->total : out.median_s;
     out.expected_s[i] = total;
-    out.order_s[i] = known && known->call ? *known->call : total;
     out.total_s += total;
+    if (known && known->call) {
+      // The first call time: the items so far are ordered by their totals, the rest fill in.
+      if (out.order_s.empty()) out.order_s = out.expected_s;
+      out.order_s[i] = *known->call;
+    } else if (!out.order_s.empty()) {
+      out.order_s[i] = total;
+    }
   }
   return out;
 }

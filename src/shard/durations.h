@@ -52,7 +52,8 @@ DurationSource load_test_durations(const std::string& path);
 // Empty vectors when no collected test has a duration (then the work is split by count).
 struct Estimates {
   std::vector<double> expected_s;  // per item
-  std::vector<double> order_s;     // per item: the call time where known, else expected_s
+  std::vector<double> order_s;     // per item: the call time where known, else expected_s;
+                                   // empty when no item has a call time (then: expected_s)
   std::size_t known = 0;           // items with a duration of their own
   double median_s = 0;             // what the others got
   double total_s = 0;

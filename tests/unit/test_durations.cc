@@ -141,6 +141,20 @@ TEST(Durations, EstimatesGiveUnknownTestsTheMedian) {
   EXPECT_EQ(e.order_s, (std::vector<double>{0.9, 3.0, 2.0, 2.0, 2.0}));
   EXPECT_DOUBLE_EQ(e.total_s, 10.0);
   EXPECT_TRUE(estimate(items, DurationSource{}).expected_s.empty());
+
+  // No call times: order_s is left empty (the scheduler orders by expected_s).
+  DurationSource totals;
+  totals.tests.add("b", {3.0, std::nullopt});
+  totals.tests.add("d", {1.0, std::nullopt});
+  totals.tests.sort();
+  e = estimate(items, totals);
+  EXPECT_EQ(e.expected_s, (std::vector<double>{2.0, 3.0, 2.0, 1.0, 2.0}));
+  EXPECT_TRUE(e.order_s.empty());
+  // A call time after the first item: the ones before keep their totals.
+  totals.tests.add("c", {2.5, 0.5});
+  totals.tests.sort();
+  e = estimate(items, totals);
+  EXPECT_EQ(e.order_s, (std::vector<double>{2.5, 3.0, 0.5, 1.0, 2.5}));
 }
 
 }  // namespace
