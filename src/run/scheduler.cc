@@ -81,24 +81,31 @@ Scheduler::Scheduler(DistMode mode, const std::vector<ScheduledItem>& items, int
 
 void Scheduler::order_longest_first(const std::vector<double>& order_s) {
   if (queue_.size() < 2) return;
-  std::vector<double> key(units_.size(), 0);
-  for (std::size_t unit : queue_) {
-    for (std::size_t index : units_[unit]) key[unit] += order_s[index];
+  // Ordered by the weights themselves (no call times): a unit's key is its weight, summed alike.
+  std::vector<double> own_key;
+  if (&order_s != &weight_) {
+    own_key.assign(units_.size(), 0);
+    for (std::size_t unit : queue_) {
+      for (std::size_t index : units_[unit]) own_key[unit] += order_s[index];
+    }
   }
+  const std::vector<double>& key = &order_s == &weight_ ? unit_weight_ : own_key;
   std::vector<double> keys;
   keys.reserve(queue_.size());
   for (std::size_t unit : queue_) keys.push_back(key[unit]);
   std::nth_element(keys.begin(), keys.begin() + static_cast<long>(keys.size() / 2), keys.end());
   const double threshold = kLongFactor * std::max(keys[keys.size() / 2], kNoiseFloor);
+  keys = {};
   std::vector<std::size_t> long_units;
-  std::deque<std::size_t> rest;
   for (std::size_t unit : queue_) {
-    (key[unit] > threshold ? long_units.push_back(unit) : rest.push_back(unit));
+    if (key[unit] > threshold) long_units.push_back(unit);
   }
+  // In place: the others keep their order behind the long ones.
+  const auto is_long = [&key, threshold](std::size_t unit) { return key[unit] > threshold; };
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), is_long), queue_.end());
   std::stable_sort(long_units.begin(), long_units.end(),
                    [&key](std::size_t a, std::size_t b) { return key[a] > key[b]; });
-  rest.insert(rest.begin(), long_units.begin(), long_units.end());
-  queue_ = std::move(rest);
+  queue_.insert(queue_.begin(), long_units.begin(), long_units.end());
 }
 
 std::size_t Scheduler::add_unit(std::vector<std::size_t> indices) {
