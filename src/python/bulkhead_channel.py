@@ -7,6 +7,7 @@ import collections
 import json
 import math
 import os
+import select
 import threading
 
 import pytest
@@ -193,8 +194,14 @@ class Channel:
             self._arrived.notify_all()
 
     def _read_loop(self, on_steal):
+        # Waits in poll, not in read: a thread blocked in read(2) on a unix stream socket is
+        # woken each time the supervisor reads what the main thread wrote (the kernel's "room to
+        # write" wake-up reaches every waiter of the socket); poll for input is not.
+        waiter = select.poll()
+        waiter.register(self.fd, select.POLLIN)
         while True:
             try:
+                waiter.poll()
                 chunk = os.read(self.fd, 65536)
             except OSError:
                 chunk = b""
