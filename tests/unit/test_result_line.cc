@@ -13,6 +13,7 @@
 
 #include "src/record/run_record.h"
 #include "src/report/resources_json.h"
+#include "tests/unit/line_mutation.h"
 
 namespace bulkhead::record {
 namespace {
@@ -126,32 +127,13 @@ TEST(ResultLine, TheFastReaderTakesCommonLinesAndAgrees) {
   EXPECT_FALSE(plain_result_line(R"({"index":1,"nodeid":"a","outcome":"passed","index":2})"));
   EXPECT_FALSE(plain_result_line(R"({"index":1,"nodeid":"a","outcome":"passed","x":{}})"));
   std::mt19937 random(14);
-  const std::string alphabet = "{}[]\":,. -+eE0123456789nultrfasx\\\t\xc3\xa9";
   std::size_t taken = 0;
   for (const std::string& seed : lines) {
     if (const auto plain = plain_result_line(seed)) {
       EXPECT_EQ(describe(*plain), general(seed));
     }
     for (int round = 0; round < 4000; ++round) {
-      std::string line = seed;
-      const int edits = 1 + static_cast<int>(random() % 3);
-      for (int e = 0; e < edits && !line.empty(); ++e) {
-        const std::size_t at = random() % line.size();
-        const char c = alphabet[random() % alphabet.size()];
-        switch (random() % 4) {
-          case 0:
-            line.erase(at, 1);
-            break;
-          case 1:
-            line.insert(at, 1, c);
-            break;
-          case 2:
-            line[at] = c;
-            break;
-          default:
-            line.insert(random() % line.size(), line.substr(at, 1 + random() % 24));
-        }
-      }
+      const std::string line = mutated_line(seed, random);
       if (const auto plain = plain_result_line(line)) {
         ++taken;
         EXPECT_EQ(describe(*plain), general(line)) << line;
