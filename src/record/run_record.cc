@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <concepts>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -478,32 +479,31 @@ void put_key(std::string& out, const char* key) {
   out += "\":";
 }
 
+// `,"key":value` in the dump's forms: a string, a real, or an integer.
+void put_field(std::string& out, const char* key, const std::string& text) {
+  put_key(out, key);
+  put_string(out, text);
+}
+
+void put_field(std::string& out, const char* key, double value) {
+  put_key(out, key);
+  put_real(out, value);
+}
+
+template <std::integral Integer>
+void put_field(std::string& out, const char* key, Integer value) {
+  put_key(out, key);
+  out += std::to_string(value);
+}
+
 void put_resources(std::string& out, const TestResources& r) {
   out += '{';
-  if (r.cpu_s) {
-    put_key(out, "cpu_s");
-    put_real(out, *r.cpu_s);
-  }
-  if (!r.cpu_source.empty()) {
-    put_key(out, "cpu_source");
-    put_string(out, r.cpu_source);
-  }
-  if (r.memory_peak_bytes) {
-    put_key(out, "memory_peak_bytes");
-    out += std::to_string(*r.memory_peak_bytes);
-  }
-  if (!r.memory_peak_scope.empty()) {
-    put_key(out, "memory_peak_scope");
-    put_string(out, r.memory_peak_scope);
-  }
-  if (r.memory_start_bytes) {
-    put_key(out, "memory_start_bytes");
-    out += std::to_string(*r.memory_start_bytes);
-  }
-  if (r.pids_started) {
-    put_key(out, "pids_started");
-    out += std::to_string(*r.pids_started);
-  }
+  if (r.cpu_s) put_field(out, "cpu_s", *r.cpu_s);
+  if (!r.cpu_source.empty()) put_field(out, "cpu_source", r.cpu_source);
+  if (r.memory_peak_bytes) put_field(out, "memory_peak_bytes", *r.memory_peak_bytes);
+  if (!r.memory_peak_scope.empty()) put_field(out, "memory_peak_scope", r.memory_peak_scope);
+  if (r.memory_start_bytes) put_field(out, "memory_start_bytes", *r.memory_start_bytes);
+  if (r.pids_started) put_field(out, "pids_started", *r.pids_started);
   out += '}';
 }
 
@@ -512,40 +512,23 @@ void put_resources(std::string& out, const TestResources& r) {
 std::string result_line(const RecordedTest& test) {
   std::string out = "{";
   out.reserve(512);
-  if (test.attempt != 0) {
-    put_key(out, "attempt");
-    out += std::to_string(test.attempt);
-  }
-  put_key(out, "cause");
-  put_string(out, test.cause);
-  put_key(out, "cause_message");
-  put_string(out, test.cause_message);
-  put_key(out, "duration");
-  put_real(out, test.stop > test.start ? test.stop - test.start : 0.0);
-  put_key(out, "index");
-  out += std::to_string(test.index);
-  if (test.attempt != 0) {
-    put_key(out, "kind");
-    put_string(out, test.kind);
-  }
-  put_key(out, "nodeid");
-  put_string(out, test.nodeid);
-  put_key(out, "outcome");
-  put_string(out, test.outcome);
+  if (test.attempt != 0) put_field(out, "attempt", test.attempt);
+  put_field(out, "cause", test.cause);
+  put_field(out, "cause_message", test.cause_message);
+  put_field(out, "duration", test.stop > test.start ? test.stop - test.start : 0.0);
+  put_field(out, "index", test.index);
+  if (test.attempt != 0) put_field(out, "kind", test.kind);
+  put_field(out, "nodeid", test.nodeid);
+  put_field(out, "outcome", test.outcome);
   if (test.resources) {
     put_key(out, "resources");
     put_resources(out, *test.resources);
   }
-  put_key(out, "sandbox");
-  out += std::to_string(test.sandbox);
-  put_key(out, "seq");
-  out += std::to_string(test.seq);
-  put_key(out, "start");
-  put_real(out, test.start);
-  put_key(out, "stop");
-  put_real(out, test.stop);
-  put_key(out, "worker");
-  put_string(out, test.worker);
+  put_field(out, "sandbox", test.sandbox);
+  put_field(out, "seq", test.seq);
+  put_field(out, "start", test.start);
+  put_field(out, "stop", test.stop);
+  put_field(out, "worker", test.worker);
   out += "}\n";
   return out;
 }
